@@ -1,0 +1,1 @@
+"""Chat records: the schema, dataset adapters, splits, templates and collation."""

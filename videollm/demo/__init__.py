@@ -1,0 +1,1 @@
+"""Self-contained demo assets: tiny random models and synthetic videos, built offline."""

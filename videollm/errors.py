@@ -1,0 +1,46 @@
+"""Typed errors. Each one names the thing that is wrong and why, so a user can fix the input."""
+
+from __future__ import annotations
+
+
+class VideoLLMError(Exception):
+    """Base class for every error videollm raises on purpose."""
+
+
+class ConfigError(VideoLLMError, ValueError):
+    """A recipe, override or flag is invalid (unknown key, wrong type, bad value)."""
+
+
+class VideoDecodeError(VideoLLMError):
+    """A video could not be decoded: corrupt, truncated, empty or not a video."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot decode video {path!s}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class RecordFormatError(VideoLLMError, ValueError):
+    """An annotation or chat-record file is malformed.
+
+    The message names the file, the line (1-based, when known) and the field.
+    """
+
+    def __init__(
+        self, path: str, reason: str, line: int | None = None, field: str | None = None
+    ) -> None:
+        where = str(path) + (f":{line}" if line is not None else "")
+        what = f" field {field!r}:" if field else ""
+        super().__init__(f"{where}:{what} {reason}")
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        self.reason = reason
+
+
+class FeatureFormatError(VideoLLMError, ValueError):
+    """A feature file is missing, unreadable or does not match what the model expects."""
+
+
+class CheckpointError(VideoLLMError, ValueError):
+    """A checkpoint directory is missing files or does not match its config."""

@@ -1,0 +1,1 @@
+"""videollm.features."""

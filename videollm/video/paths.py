@@ -1,0 +1,57 @@
+"""Finding videos and naming them.
+
+A video's id is its path relative to the root it was found under, without the extension, with
+path separators replaced by ``_``. For a flat folder this is the file stem (Video-ChatGPT's
+``v_xxx`` ids); for Breakfast (``P03/cam01/P03_cereals.avi`` under
+``BreakfastII_15fps_qvga_sync``) it is ``P03_cam01_P03_cereals``, the name its
+``segmentation_coarse`` label files use. Features are stored as ``<video_id>.safetensors`` and
+chat records refer to videos by the same id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp"}
+)
+
+
+def video_id(path: str | Path, root: str | Path | None = None) -> str:
+    """The id of ``path``: relative to ``root`` (if given), extension dropped, ``/`` → ``_``."""
+    p = Path(path)
+    rel = p.relative_to(root) if root is not None else Path(p.name)
+    return "_".join(rel.with_suffix("").parts)
+
+
+def list_videos(source: str | Path) -> list[tuple[str, Path]]:
+    """List ``(video_id, path)`` pairs from a folder (recursive) or a text file of paths.
+
+    A text file holds one path per line (blank lines and ``#`` comments skipped); relative
+    paths are resolved against the file's folder and ids are file stems.
+
+    Raises:
+        FileNotFoundError: If ``source`` does not exist.
+        ValueError: If two videos map to the same id.
+    """
+    src = Path(source)
+    if not src.exists():
+        raise FileNotFoundError(f"videos source {src} does not exist")
+    pairs: list[tuple[str, Path]] = []
+    if src.is_dir():
+        for p in sorted(src.rglob("*")):
+            if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS:
+                pairs.append((video_id(p, src), p))
+    else:
+        for raw in src.read_text().splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            p = Path(line) if Path(line).is_absolute() else src.parent / line
+            pairs.append((video_id(p), p))
+    seen: dict[str, Path] = {}
+    for vid, p in pairs:
+        if vid in seen:
+            raise ValueError(f"videos {seen[vid]} and {p} both map to id {vid!r}")
+        seen[vid] = p
+    return pairs
