@@ -126,15 +126,15 @@ def load_config(
     cls: type[T],
     path: str | Path | None = None,
     overrides: list[str] | None = None,
-    base: dict[str, Any] | None = None,
+    flags: dict[str, Any] | None = None,
 ) -> T:
-    """Load ``cls`` from defaults ← ``base`` ← YAML file ← ``key=value`` overrides.
+    """Load ``cls`` from defaults ← YAML file ← ``flags`` ← ``key=value`` overrides.
 
     Args:
         cls: The config dataclass.
         path: Optional recipe YAML file.
         overrides: ``key=value`` strings; dotted keys reach nested dataclasses.
-        base: Optional mapping applied before the YAML file (e.g. values from CLI flags).
+        flags: Optional nested mapping of values given as CLI flags; they beat the YAML file.
 
     Returns:
         The filled dataclass.
@@ -142,7 +142,7 @@ def load_config(
     Raises:
         ConfigError: On an unreadable file, unknown key or wrongly typed value.
     """
-    data: dict[str, Any] = dict(base or {})
+    data: dict[str, Any] = {}
     if path is not None:
         try:
             loaded = yaml.safe_load(Path(path).read_text()) or {}
@@ -151,5 +151,6 @@ def load_config(
         if not isinstance(loaded, dict):
             raise ConfigError(f"config {path} must be a mapping at the top level")
         data = _merge(data, loaded)
+    data = _merge(data, flags or {})
     data = _merge(data, parse_overrides(overrides or []))
     return from_dict(cls, data)

@@ -1,0 +1,216 @@
+"""``videollm`` command line. It only parses: every command calls one library function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from videollm import __version__
+from videollm.errors import VideoLLMError
+
+logger = logging.getLogger("videollm")
+
+EXIT_ERROR = 1
+EXIT_PARTIAL = 3  # extract: some videos failed, the rest were written
+
+EPILOG = "Settings not shown as flags can be given as key=value overrides, e.g. optim.lr=2e-4."
+
+
+def _flags(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    """The flags the user actually gave (None means 'use the recipe or the default')."""
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from videollm.config import load_config
+    from videollm.features.extract import ExtractConfig, extract
+
+    flags = _flags(
+        args, ["encoder", "layer", "num_frames", "pooling", "batch_size", "num_workers", "device"]
+    )
+    if args.allow_pickle:
+        flags["allow_pickle"] = True
+    cfg = load_config(ExtractConfig, args.config, args.overrides, flags=flags)
+    result = extract(args.videos, args.out, cfg)
+    print(json.dumps({k: v for k, v in vars(result).items() if k != "failures"}, default=str))
+    if result.failed:
+        print(f"{result.failed} video(s) failed; see {args.out}/failures.jsonl", file=sys.stderr)
+        return EXIT_PARTIAL
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from videollm.config import load_config
+    from videollm.data.convert import ConvertConfig, convert
+
+    flags = _flags(args, ["format", "input", "out", "num_frames", "val_fraction", "seed"])
+    if args.repeat:
+        flags["repeat"] = _parse_repeat(args.repeat)
+    cfg = load_config(ConvertConfig, args.config, args.overrides, flags=flags)
+    result = convert(cfg)
+    print(json.dumps(vars(result), default=str))
+    return 0
+
+
+def _parse_repeat(items: list[str]) -> dict[str, int]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not value.isdigit():
+            raise VideoLLMError(f"--repeat {item!r} is not of the form TASK=N")
+        out[key] = int(value)
+    return out
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from videollm.train.recipe import load_train_config, train
+
+    flags: dict[str, Any] = _flags(args, ["records", "features", "out"])
+    if args.llm:
+        flags["model"] = {"llm": args.llm}
+    cfg = load_train_config(args.config, args.overrides, flags=flags)
+    result = train(cfg)
+    print(json.dumps(vars(result), default=str))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from videollm.config import load_config
+    from videollm.eval.evaluate import EvalConfig, evaluate
+
+    flags = _flags(args, ["checkpoint", "records", "features", "out", "batch_size", "device"])
+    cfg = load_config(EvalConfig, args.config, args.overrides, flags=flags)
+    metrics = evaluate(cfg)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from videollm.chat import chat
+    from videollm.eval.generate import GenerationArgs
+
+    gen = GenerationArgs(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    print(chat(args.checkpoint, args.video, args.question, generation=gen, device=args.device))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from videollm.demo.run import run_demo
+
+    summary = run_demo(args.out)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, config: bool = True) -> None:
+    if config:
+        p.add_argument("--config", help="YAML file of settings (train: also a preset name)")
+        p.add_argument("overrides", nargs="*", metavar="key=value", help="setting overrides")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``videollm`` argument parser (its flags are the public interface)."""
+    parser = argparse.ArgumentParser(
+        prog="videollm", description="Fine-tune, evaluate and chat with video LLMs.", epilog=EPILOG
+    )
+    parser.add_argument("--version", action="version", version=f"videollm {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("extract", help="videos → features (safetensors) + manifest", epilog=EPILOG)
+    p.add_argument(
+        "--videos", required=True, help="folder of videos (recursive) or a text file of paths"
+    )
+    p.add_argument("--out", required=True, help="features folder")
+    p.add_argument("--encoder", help="HF id or local path of a CLIP-style vision model")
+    p.add_argument("--layer", type=int, help="hidden-state layer (default -2, penultimate)")
+    p.add_argument(
+        "--num-frames", dest="num_frames", type=int, help="frames sampled per video (default 100)"
+    )
+    p.add_argument("--pooling", choices=["spatiotemporal", "adaptive3d"], help="feature pooling")
+    p.add_argument("--batch-size", dest="batch_size", type=int, help="videos per encoder batch")
+    p.add_argument("--num-workers", dest="num_workers", type=int, help="decode workers")
+    p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument(
+        "--allow-pickle", action="store_true", help="allow importing Video-ChatGPT .pkl features"
+    )
+    _common(p)
+    p.set_defaults(func=_cmd_extract)
+
+    p = sub.add_parser(
+        "convert", help="annotations → chat records (train/val JSONL)", epilog=EPILOG
+    )
+    p.add_argument(
+        "--format", choices=["videochatgpt", "videoinstruct", "breakfast", "jsonl"], required=True
+    )
+    p.add_argument("--input", required=True, help="annotation file or folder")
+    p.add_argument("--out", required=True, help="records folder")
+    p.add_argument(
+        "--repeat", nargs="+", metavar="TASK=N", help="per-task repeat factors (train split)"
+    )
+    p.add_argument(
+        "--num-frames", dest="num_frames", type=int, help="frames sampled per video (breakfast)"
+    )
+    p.add_argument(
+        "--val-fraction", dest="val_fraction", type=float, help="share of videos held out"
+    )
+    p.add_argument("--seed", type=int, help="split seed")
+    _common(p)
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("train", help="fine-tune on records + features", epilog=EPILOG)
+    p.add_argument("--records", help="records folder (train.jsonl) or file")
+    p.add_argument("--features", help="features folder")
+    p.add_argument("--llm", help="HF id or local path of the base causal LM")
+    p.add_argument("--out", help="checkpoint folder")
+    _common(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="predictions.jsonl + metrics.json", epilog=EPILOG)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--records", required=True, help="records to answer, e.g. RECORDS_DIR/val.jsonl")
+    p.add_argument("--features", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--device")
+    _common(p)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("chat", help="answer a question about a video file")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--video", required=True)
+    p.add_argument("--question", required=True)
+    p.add_argument("--max-new-tokens", dest="max_new_tokens", type=int, default=128)
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_cmd_chat)
+
+    p = sub.add_parser("demo", help="build tiny models + videos and run every step offline")
+    p.add_argument("--out", default="demo_out", help="where everything goes")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``videollm`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (VideoLLMError, FileNotFoundError) as err:
+        print(f"videollm {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

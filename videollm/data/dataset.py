@@ -1,0 +1,103 @@
+"""The training dataset: chat records + per-video feature files → token ids, labels, features."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+from transformers import PreTrainedTokenizerBase
+
+from videollm.data.templates import TemplateName, conversation_pieces
+from videollm.data.tokenize import tokenize_pieces
+from videollm.errors import FeatureFormatError
+from videollm.features.store import load_features
+from videollm.model.video_llm import IGNORE_INDEX
+
+logger = logging.getLogger(__name__)
+
+
+def feature_path(features_dir: str | Path, video: str) -> Path:
+    """Where the features of ``video`` live."""
+    return Path(features_dir) / f"{video}.safetensors"
+
+
+def check_features_exist(records: list[dict], features_dir: str | Path) -> None:
+    """Fail early, naming the videos whose feature files are missing."""
+    missing = sorted(
+        {r["video"] for r in records if not feature_path(features_dir, r["video"]).is_file()}
+    )
+    if missing:
+        shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
+        raise FeatureFormatError(
+            f"{len(missing)} video(s) referenced by the records have no features in "
+            f"{features_dir}: {shown} (run `videollm extract` first)"
+        )
+
+
+class ChatDataset(Dataset):
+    """Tokenizes records lazily and loads each video's features from safetensors."""
+
+    def __init__(
+        self,
+        records: list[dict],
+        features_dir: str | Path,
+        tokenizer: PreTrainedTokenizerBase,
+        template: TemplateName,
+        max_length: int,
+        num_video_tokens: int,
+    ) -> None:
+        check_features_exist(records, features_dir)
+        self.records = records
+        self.features_dir = Path(features_dir)
+        self.tokenizer = tokenizer
+        self.template = template
+        # Text may use what is left after the video tokens (the placeholder itself is one id).
+        self.max_text = max_length - num_video_tokens + 1
+        if self.max_text < 8:
+            raise ValueError(
+                f"max_length {max_length} leaves no room beside {num_video_tokens} video tokens"
+            )
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rec = self.records[index]
+        pieces = conversation_pieces(rec["conversations"], self.template, self.tokenizer)
+        ids, labels = tokenize_pieces(pieces, self.tokenizer)
+        if len(ids) > self.max_text:
+            logger.debug(
+                "truncating record %s from %d to %d tokens", rec["id"], len(ids), self.max_text
+            )
+            ids, labels = ids[: self.max_text], labels[: self.max_text]
+        features, _ = load_features(feature_path(self.features_dir, rec["video"]))
+        return {"input_ids": ids, "labels": labels, "features": features}
+
+
+@dataclass
+class VideoChatCollator:
+    """Pads a batch on the right and stacks features (all videos have the same token count)."""
+
+    pad_token_id: int
+
+    def __call__(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        longest = max(len(b["input_ids"]) for b in batch)
+        ids = torch.full((len(batch), longest), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(batch), longest), IGNORE_INDEX, dtype=torch.long)
+        mask = torch.zeros((len(batch), longest), dtype=torch.long)
+        for i, b in enumerate(batch):
+            n = len(b["input_ids"])
+            ids[i, :n] = torch.tensor(b["input_ids"])
+            labels[i, :n] = torch.tensor(b["labels"])
+            mask[i, :n] = 1
+        shapes = {tuple(b["features"].shape) for b in batch}
+        if len(shapes) != 1:
+            raise FeatureFormatError(
+                f"videos in one batch have different feature shapes: {sorted(shapes)}"
+            )
+        features = torch.stack([b["features"].float() for b in batch])
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels, "features": features}

@@ -1,0 +1,110 @@
+"""``videollm evaluate``: answer every validation question and score the answers.
+
+Writes ``predictions.jsonl`` (Video-ChatGPT's ``{id, question, answer, pred}`` rows, plus
+``task``) and ``metrics.json``. No LLM judge is needed; one can be added with ``judge.url``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from videollm.config import to_dict
+from videollm.data.dataset import check_features_exist, feature_path
+from videollm.data.records import read_records
+from videollm.data.tokenize import VIDEO_PLACEHOLDER
+from videollm.eval.generate import GenerationArgs, generate_answers
+from videollm.eval.judge import JudgeConfig, judge_predictions
+from videollm.eval.metrics import compute_metrics
+from videollm.features.store import load_features
+from videollm.model.video_llm import VideoLLM
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalConfig:
+    """Settings of ``videollm evaluate``.
+
+    Attributes:
+        checkpoint: Checkpoint folder written by ``videollm train``.
+        records: Records to answer (usually ``RECORDS_DIR/val.jsonl``).
+        features: Feature folder of the videos the records name.
+        out: Folder for ``predictions.jsonl`` and ``metrics.json``.
+        batch_size: Questions generated together.
+        limit: Answer at most this many questions (0 = all).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        generation: Decoding settings.
+        judge: Optional OpenAI-compatible LLM judge (off unless ``judge.url`` is set).
+    """
+
+    checkpoint: str = ""
+    records: str = ""
+    features: str = ""
+    out: str = ""
+    batch_size: int = 8
+    limit: int = 0
+    device: str = "auto"
+    generation: GenerationArgs = field(default_factory=GenerationArgs)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+
+
+def questions_of(record: dict) -> list[dict]:
+    """One evaluation item per (question, answer) turn pair, earlier turns as history."""
+    items = []
+    conv = record["conversations"]
+    for k in range(0, len(conv) - 1, 2):
+        question = conv[k]["value"].replace(VIDEO_PLACEHOLDER, "").strip()
+        items.append(
+            {
+                "id": record["id"] if k == 0 else f"{record['id']}_t{k // 2}",
+                "video": record["video"],
+                "task": record.get("task", "qa"),
+                "question": question,
+                "answer": conv[k + 1]["value"],
+                "prompt": conv[: k + 1],
+            }
+        )
+    return items
+
+
+def evaluate(cfg: EvalConfig) -> dict[str, float]:
+    """Generate predictions for ``cfg.records`` and write predictions and metrics to ``cfg.out``.
+
+    Returns:
+        The metrics (also in ``metrics.json``).
+    """
+    records = read_records(cfg.records)
+    check_features_exist(records, cfg.features)
+    items = [q for r in records for q in questions_of(r)]
+    if cfg.limit:
+        items = items[: cfg.limit]
+    model = VideoLLM.from_checkpoint(cfg.checkpoint, device=cfg.device)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    bar = tqdm(total=len(items), desc="evaluate", unit="question")
+    for start in range(0, len(items), cfg.batch_size):
+        batch = items[start : start + cfg.batch_size]
+        feats = [load_features(feature_path(cfg.features, it["video"]))[0] for it in batch]
+        preds = generate_answers(model, [it["prompt"] for it in batch], feats, cfg.generation)
+        for it, pred in zip(batch, preds, strict=True):
+            rows.append({k: it[k] for k in ("id", "question", "answer", "task")} | {"pred": pred})
+        bar.update(len(batch))
+    bar.close()
+
+    tmp = out / ".predictions.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(out / "predictions.jsonl")
+    metrics = compute_metrics(rows)
+    if cfg.judge.url:
+        metrics |= judge_predictions(rows, cfg.judge)
+    (out / "metrics.json").write_text(
+        json.dumps({"metrics": metrics, "config": to_dict(cfg)}, indent=2) + "\n"
+    )
+    logger.info("evaluated %d questions: %s", len(rows), metrics)
+    return metrics

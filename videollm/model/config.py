@@ -1,0 +1,93 @@
+"""Model settings and the JSON config a checkpoint carries."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from videollm import __version__
+from videollm.config import from_dict, to_dict
+from videollm.errors import CheckpointError
+from videollm.model.projector import ProjectorType
+
+CONFIG_FILE = "videollm_config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass
+class LoraArgs:
+    """LoRA settings (used when ``train_mode: lora``)."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
+
+
+@dataclass
+class ModelConfig:
+    """What the video LLM is made of.
+
+    Attributes:
+        llm: Hugging Face id or local path of the base causal LM.
+        projector: ``linear`` (Video-ChatGPT) or ``mlp2x_gelu`` (LLaVA-1.5).
+        train_mode: ``projector`` (default), ``lora`` (projector + LoRA) or ``full``.
+        use_vid_start_end: Wrap video tokens in learned start/end embeddings.
+        template: ``vicuna_v1`` (Video-ChatGPT's USER/ASSISTANT) or ``chat_template``
+            (the tokenizer's own).
+        max_length: Longest sequence in tokens, video tokens included.
+        attn_implementation: ``auto`` picks ``flash_attention_2`` when flash-attn is installed
+            and CUDA is present, else ``sdpa``.
+        lora: LoRA settings.
+    """
+
+    llm: str = ""
+    projector: ProjectorType = "linear"
+    train_mode: Literal["projector", "lora", "full"] = "projector"
+    use_vid_start_end: bool = False
+    template: Literal["vicuna_v1", "chat_template"] = "vicuna_v1"
+    max_length: int = 2048
+    attn_implementation: str = "auto"
+    lora: LoraArgs = field(default_factory=LoraArgs)
+
+
+@dataclass
+class CheckpointConfig:
+    """The JSON next to a checkpoint's weights: enough to rebuild the whole model.
+
+    Attributes:
+        model: The model settings (base LLM, projector, template …).
+        feature_dim: Width of a video feature token.
+        num_video_tokens: Feature tokens per video.
+        extract: How features were made (encoder, layer, frames, pooling), so ``chat`` can
+            extract the same way from a raw video.
+        version: The videollm version that wrote it.
+    """
+
+    model: ModelConfig
+    feature_dim: int
+    num_video_tokens: int
+    extract: dict[str, Any] = field(default_factory=dict)
+    version: str = __version__
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``videollm_config.json`` into ``directory``."""
+        path = Path(directory) / CONFIG_FILE
+        path.write_text(json.dumps(to_dict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> CheckpointConfig:
+        """Read ``videollm_config.json`` from ``directory``."""
+        path = Path(directory) / CONFIG_FILE
+        if not path.is_file():
+            raise CheckpointError(
+                f"{directory} is not a videollm checkpoint: {CONFIG_FILE} missing"
+            )
+        try:
+            return from_dict(cls, json.loads(path.read_text()))
+        except (ValueError, TypeError) as err:
+            raise CheckpointError(f"{path}: invalid checkpoint config: {err}") from err

@@ -1,0 +1,224 @@
+"""``videollm train``: fine-tune a video LLM on chat records and extracted features.
+
+Reads top to bottom: load records → inspect features → build the model → Trainer → save.
+The same function runs single-process and under ``torchrun --nproc_per_node=N`` (gloo on CPU,
+nccl on GPUs); the Trainer reads the distributed environment torchrun sets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+from transformers import TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from videollm.config import load_config, to_dict
+from videollm.data.dataset import ChatDataset, VideoChatCollator, check_features_exist, feature_path
+from videollm.data.records import read_records
+from videollm.errors import ConfigError, FeatureFormatError
+from videollm.features.store import load_features
+from videollm.model.config import CheckpointConfig
+from videollm.model.video_llm import VideoLLM, resolve_device
+from videollm.train.config import TrainConfig, grad_accumulation, optimizer_steps
+from videollm.train.hf_trainer import VideoLLMTrainer
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_FILE = "train_summary.json"
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports (also written to ``train_summary.json``)."""
+
+    out: str
+    global_step: int
+    expected_steps: int
+    train_loss: float
+    first_loss: float | None
+    last_loss: float | None
+    samples_per_second: float
+    tokens_per_second: float | None
+    runtime_s: float
+    resumed_from: str | None
+
+
+def records_file(records: str | Path, split: str = "train") -> Path:
+    """A records folder means its ``<split>.jsonl``; a file is used as is."""
+    path = Path(records)
+    return path / f"{split}.jsonl" if path.is_dir() else path
+
+
+def inspect_features(records: list[dict], features_dir: str | Path) -> tuple[int, int, dict]:
+    """Token count, width and extraction config of the features the records use."""
+    check_features_exist(records, features_dir)
+    tensor, meta = load_features(feature_path(features_dir, records[0]["video"]))
+    extract = json.loads(meta.get("extract_config", "{}"))
+    return int(tensor.shape[0]), int(tensor.shape[1]), extract
+
+
+def deepspeed_config(name: str | None) -> str | None:
+    """Resolve ``zero2``/``zero3`` to the shipped JSON, or pass a path through."""
+    if name is None:
+        return None
+    if name in ("zero2", "zero3"):
+        return str(resources.files("videollm.train") / "deepspeed" / f"{name}.json")
+    if not Path(name).is_file():
+        raise ConfigError(f"train.deepspeed: {name} is neither zero2, zero3 nor a JSON file")
+    return name
+
+
+def resolve_resume(cfg: TrainConfig) -> str | None:
+    """Which checkpoint to resume from, following ``train.resume``."""
+    mode = cfg.train.resume
+    if mode == "never":
+        return None
+    if mode == "auto":
+        return get_last_checkpoint(cfg.out) if Path(cfg.out).is_dir() else None
+    if not Path(mode).is_dir():
+        raise ConfigError(f"train.resume: checkpoint folder {mode} does not exist")
+    return mode
+
+
+def training_arguments(cfg: TrainConfig, world_size: int) -> TrainingArguments:
+    """Map our recipe onto Hugging Face ``TrainingArguments``."""
+    t, o = cfg.train, cfg.optim
+    cuda = torch.cuda.is_available()
+    precision = t.precision if t.precision != "auto" else ("bf16" if cuda else "fp32")
+    return TrainingArguments(
+        output_dir=cfg.out,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.micro_batch_size,
+        gradient_accumulation_steps=grad_accumulation(
+            t.global_batch_size, t.micro_batch_size, world_size
+        ),
+        learning_rate=o.lr,
+        weight_decay=o.weight_decay,
+        warmup_ratio=o.warmup_ratio,
+        lr_scheduler_type=o.scheduler,
+        max_grad_norm=o.max_grad_norm,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        gradient_checkpointing=t.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        deepspeed=deepspeed_config(t.deepspeed),
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        logging_steps=t.logging_steps,
+        logging_first_step=True,
+        seed=t.seed,
+        data_seed=t.seed,
+        dataloader_num_workers=t.num_workers,
+        remove_unused_columns=False,
+        report_to=[],
+        ddp_backend=None if cuda else "gloo",
+        include_num_input_tokens_seen=True,
+    )
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train a video LLM and write a checkpoint to ``cfg.out``.
+
+    Args:
+        cfg: The resolved recipe (see :class:`TrainConfig`).
+
+    Returns:
+        Steps, losses and throughput of the run.
+
+    Raises:
+        ConfigError: On an invalid recipe.
+        RecordFormatError: On malformed records.
+        FeatureFormatError: When features are missing or inconsistent.
+    """
+    if not cfg.model.llm:
+        raise ConfigError("model.llm is required (--llm HF_ID_OR_PATH)")
+    if not cfg.out:
+        raise ConfigError("out is required (--out CKPT_DIR)")
+    records = read_records(records_file(cfg.records))
+    if not records:
+        raise FeatureFormatError(f"no training records in {records_file(cfg.records)}")
+    num_tokens, dim, extract = inspect_features(records, cfg.features)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    args = training_arguments(cfg, world_size)  # validates the batch arithmetic early
+
+    ckpt_cfg = CheckpointConfig(
+        model=cfg.model, feature_dim=dim, num_video_tokens=num_tokens, extract=extract
+    )
+    # Frozen weights may sit in bf16 on GPUs; fully trained ones stay fp32 for the optimizer.
+    dtype = torch.float32 if cfg.model.train_mode == "full" else None
+    device = resolve_device("cuda" if torch.cuda.is_available() else "cpu")
+    model = VideoLLM.build(ckpt_cfg, device=str(device), dtype=dtype)
+    dataset = ChatDataset(
+        records, cfg.features, model.tokenizer, cfg.model.template, cfg.model.max_length, num_tokens
+    )
+    expected = optimizer_steps(
+        len(dataset),
+        cfg.train.epochs,
+        cfg.train.micro_batch_size,
+        world_size,
+        args.gradient_accumulation_steps,
+    )
+    if cfg.train.max_steps > 0:
+        expected = cfg.train.max_steps
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    logger.info(
+        "training %s: %d records, %d trainable params, %d optimizer steps on %d process(es)",
+        cfg.model.train_mode,
+        len(dataset),
+        trainable,
+        expected,
+        world_size,
+    )
+    trainer = VideoLLMTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=VideoChatCollator(model.tokenizer.pad_token_id),
+    )
+    resume = resolve_resume(cfg)
+    if resume:
+        logger.info("resuming from %s", resume)
+    output = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(cfg.out)
+
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    runtime = float(output.metrics.get("train_runtime", 0.0))
+    tokens = trainer.state.num_input_tokens_seen
+    result = TrainResult(
+        out=cfg.out,
+        global_step=trainer.state.global_step,
+        expected_steps=expected,
+        train_loss=float(output.training_loss),
+        first_loss=losses[0] if losses else None,
+        last_loss=losses[-1] if losses else None,
+        samples_per_second=float(output.metrics.get("train_samples_per_second", 0.0)),
+        tokens_per_second=(tokens / runtime) if tokens and runtime else None,
+        runtime_s=runtime,
+        resumed_from=resume,
+    )
+    if trainer.args.should_save:
+        summary = {
+            "result": result.__dict__,
+            "config": to_dict(cfg),
+            "log_history": trainer.state.log_history,
+        }
+        (Path(cfg.out) / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
+    return result
+
+
+def load_train_config(path: str | None, overrides: list[str], flags: dict) -> TrainConfig:
+    """Load a recipe: a shipped preset name (``videochatgpt_7b``, ``breakfast``) or a YAML path."""
+    if path and not Path(path).exists():
+        preset = resources.files("videollm.train") / "recipes" / f"{path}.yaml"
+        if not preset.is_file():
+            raise ConfigError(f"recipe {path} is neither a file nor a shipped preset")
+        path = str(preset)
+    return load_config(TrainConfig, path, overrides, flags=flags)

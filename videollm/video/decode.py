@@ -1,0 +1,200 @@
+"""Read the sampled frames of a video: decord first, PyAV when decord cannot.
+
+Frames are sampled at segment midpoints (:func:`videollm.video.sampling.segment_midpoints`),
+exactly as Video-ChatGPT does. decord seeks straight to the wanted frames; PyAV decodes the
+stream front to back and keeps the wanted ones, which is slower but opens files decord's
+bundled FFmpeg rejects.
+
+Truncated files: if the container is unreadable (an mp4 cut before its ``moov`` index) the
+file raises :class:`~videollm.errors.VideoDecodeError`. If some frames still decode (a cut
+Matroska or AVI stream), the video is treated as being as long as what decodes and frames are
+sampled from that part, with a warning: a partly downloaded video is still useful, and the
+metadata records the frame count that was actually used.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from videollm.errors import VideoDecodeError
+from videollm.video.sampling import segment_midpoints
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SampledVideo:
+    """Frames sampled from one video.
+
+    Attributes:
+        frames: ``T×H×W×3`` uint8 RGB frames.
+        indices: 0-based source frame index of each sampled frame.
+        total_frames: Frames in the video (that decode).
+        fps: Average frame rate (0.0 when the container does not say).
+        duration_s: ``total_frames / fps`` (0.0 when the frame rate is unknown).
+    """
+
+    frames: torch.Tensor
+    indices: list[int]
+    total_frames: int
+    fps: float
+    duration_s: float
+
+
+def read_video(
+    path: str | Path,
+    num_frames: int = 100,
+    resize_shortest: int | None = None,
+    decode_threads: int = 0,
+) -> SampledVideo:
+    """Decode ``min(num_frames, total)`` segment-midpoint frames of ``path``.
+
+    Args:
+        path: Video file.
+        num_frames: Most frames to sample.
+        resize_shortest: If set, resize so the shorter side is this many pixels
+            (aspect ratio kept, bilinear with antialiasing).
+        decode_threads: decord decoder threads; 0 lets FFmpeg choose. Decode workers that
+            run side by side should use 1 so they do not fight over cores.
+
+    Returns:
+        The sampled frames and what is known about the video.
+
+    Raises:
+        VideoDecodeError: The file is missing, empty, not a video, or no frame decodes.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise VideoDecodeError(str(p), "file does not exist")
+    if not p.is_file():
+        raise VideoDecodeError(str(p), "not a regular file")
+    if p.stat().st_size == 0:
+        raise VideoDecodeError(str(p), "file is empty")
+    try:
+        video = _read_decord(p, num_frames, decode_threads)
+    except Exception as decord_err:
+        logger.debug("decord could not read %s (%s); trying PyAV", p, decord_err)
+        try:
+            video = _read_pyav(p, num_frames)
+        except VideoDecodeError:
+            raise
+        except Exception as pyav_err:
+            raise VideoDecodeError(
+                str(p),
+                f"decord and PyAV both failed: decord: {_short(decord_err)}; "
+                f"PyAV: {_short(pyav_err)}",
+            ) from pyav_err
+    if resize_shortest is not None:
+        video.frames = resize_shortest_edge(video.frames, resize_shortest)
+    return video
+
+
+def resize_shortest_edge(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize ``T×H×W×3`` uint8 frames so ``min(H, W) == size``, keeping the aspect ratio."""
+    h, w = frames.shape[1], frames.shape[2]
+    if min(h, w) == size:
+        return frames
+    scale = size / min(h, w)
+    new_h, new_w = (size, max(1, round(w * scale))) if h <= w else (max(1, round(h * scale)), size)
+    x = frames.permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
+    return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def _short(err: BaseException) -> str:
+    """First line of an error, without decord's long C++ stack traces."""
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:300]
+
+
+def _read_decord(path: Path, num_frames: int, threads: int) -> SampledVideo:
+    """Seek-and-grab with decord. Raises anything decord raises."""
+    from decord import VideoReader, cpu  # imported lazily: it loads its own FFmpeg
+
+    reader = VideoReader(str(path), ctx=cpu(0), num_threads=threads)
+    try:
+        total = len(reader)
+        if total <= 0:
+            raise RuntimeError("decord reports 0 frames")
+        indices = segment_midpoints(total, num_frames)
+        frames = torch.from_numpy(reader.get_batch(indices).asnumpy())
+        fps = float(reader.get_avg_fps() or 0.0)
+    finally:
+        del reader
+    return _sampled(frames, indices, total, fps)
+
+
+def _read_pyav(path: Path, num_frames: int) -> SampledVideo:
+    """Sequential decode with PyAV, keeping the segment-midpoint frames."""
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise VideoDecodeError(str(path), "no video stream")
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        fps = float(rate) if rate else 0.0
+        declared = int(stream.frames or 0)
+    total = declared
+    if total <= 0:
+        # Some containers (raw streams, some AVIs) do not store a frame count: count by decoding.
+        total, _, _ = _decode_pass(path, set())
+    if total <= 0:
+        raise VideoDecodeError(str(path), "no frames could be decoded")
+    indices = segment_midpoints(total, num_frames)
+    decoded, kept, err = _decode_pass(path, set(indices))
+    if len(kept) < len(indices):
+        # Truncated: the stream ended (or broke) before the last wanted frame, so ``decoded``
+        # is how many frames really decode. Sample again from those.
+        if decoded == 0:
+            raise VideoDecodeError(str(path), f"no frames could be decoded ({err or 'empty'})")
+        logger.warning(
+            "%s: only %d of %d frames decode (%s); sampling from those",
+            path,
+            decoded,
+            total,
+            err or "stream ended early",
+        )
+        total = decoded
+        indices = segment_midpoints(total, num_frames)
+        _, kept, err = _decode_pass(path, set(indices))
+        if len(kept) < len(indices):
+            raise VideoDecodeError(str(path), f"decoding is not repeatable ({err})")
+    frames = torch.from_numpy(np.stack([kept[i] for i in indices]))
+    return _sampled(frames, indices, total, fps)
+
+
+def _decode_pass(path: Path, wanted: set[int]) -> tuple[int, dict[int, np.ndarray], str | None]:
+    """Decode front to back; return (frames decoded, wanted frames as RGB arrays, error).
+
+    Stops right after the last wanted frame, so ``frames decoded`` is the true frame count
+    only when ``wanted`` is empty or not all wanted frames were found.
+    """
+    kept: dict[int, np.ndarray] = {}
+    count = 0
+    last = max(wanted) if wanted else -1
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                if count in wanted:
+                    kept[count] = frame.to_ndarray(format="rgb24")
+                count += 1
+                if wanted and count > last:
+                    break  # nothing more to collect
+    except (av.error.FFmpegError, OSError) as err:
+        return count, kept, _short(err)
+    return count, kept, None
+
+
+def _sampled(frames: torch.Tensor, indices: list[int], total: int, fps: float) -> SampledVideo:
+    fps = fps if fps > 0 and math.isfinite(fps) else 0.0
+    duration = total / fps if fps > 0 else 0.0
+    return SampledVideo(frames, list(indices), total, fps, duration)
