@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from videollm.errors import VideoLLMError
 from videollm.eval.judge_prompts import CRITERIA, build_messages, needs_second_answer
@@ -169,12 +169,17 @@ def _judge_one(
     try:
         reply = _call(cfg, build_messages(criterion, row), key)
     except (ValueError, KeyError, IndexError, TypeError) as err:
-        logger.warning("judge %s failed for %s: %s", criterion, row.get("id"), _redact(str(err), key))
+        logger.warning(
+            "judge %s failed for %s: %s", criterion, row.get("id"), _redact(str(err), key)
+        )
         return None
     result = parse_judge_reply(reply, qa=criterion == "qa")
     if result is None:
         logger.warning(
-            "unparseable judge reply for %s (%s): %r", row.get("id"), criterion, _redact(reply, key)[:200]
+            "unparseable judge reply for %s (%s): %r",
+            row.get("id"),
+            criterion,
+            _redact(reply, key)[:200],
         )
     return result
 

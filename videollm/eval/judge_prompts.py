@@ -91,5 +91,8 @@ def build_messages(criterion: str, row: dict[str, Any]) -> list[dict[str, str]]:
     ask = _ASK_QA if criterion == "qa" else _ASK_SCORE
     return [
         {"role": "system", "content": _SYSTEM.format(rules=_RULES[criterion])},
-        {"role": "user", "content": f"Please evaluate this video question-answer pair.\n\n{body}\n\n{ask}"},
+        {
+            "role": "user",
+            "content": f"Please evaluate this video question-answer pair.\n\n{body}\n\n{ask}",
+        },
     ]

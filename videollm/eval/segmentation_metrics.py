@@ -151,7 +151,10 @@ def segmentation_scores(
     gt_frames = segments_to_frames(gt, length, fill=_GAP)
     pred_frames = segments_to_frames(pred, length, fill=_GAP)
     ignore = {*bg_class, _GAP}
-    scores = {"mof": mof(pred_frames, gt_frames), "edit": edit_score(pred_frames, gt_frames, ignore)}
+    scores = {
+        "mof": mof(pred_frames, gt_frames),
+        "edit": edit_score(pred_frames, gt_frames, ignore),
+    }
     for k in OVERLAPS:
         scores[f"f1@{round(k * 100)}"] = f1_at_overlap(pred_frames, gt_frames, k, ignore)
     return scores

@@ -213,7 +213,9 @@ def cider(preds: Sequence[str], refs: Sequence[str], sigma: float = 6.0) -> floa
         penalty = math.exp(-((h_len - r_len) ** 2) / (2 * sigma**2))
         score = 0.0
         for n in range(4):
-            dot = sum(min(w, r_vecs[n].get(g, 0.0)) * r_vecs[n].get(g, 0.0) for g, w in h_vecs[n].items())
+            dot = sum(
+                min(w, r_vecs[n].get(g, 0.0)) * r_vecs[n].get(g, 0.0) for g, w in h_vecs[n].items()
+            )
             if h_norms[n] != 0 and r_norms[n] != 0:
                 score += dot / (h_norms[n] * r_norms[n]) * penalty
         total += score / 4 * 10.0
