@@ -22,7 +22,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
 from videollm.errors import RecordFormatError
@@ -72,6 +72,16 @@ def strip_video_extension(name: str) -> str:
     return name
 
 
+def video_ref_to_id(ref: str) -> str:
+    """Video id of a reference in a user file, matching ``videollm.video.paths.video_id``.
+
+    A relative path is taken as relative to the videos root (``cam1/clip.mp4`` → ``cam1_clip``);
+    an absolute one keeps only its stem, as ``video_id`` does without a root.
+    """
+    p = PurePosixPath(strip_video_extension(ref.strip()))
+    return p.name if p.is_absolute() else "_".join(part for part in p.parts if part != ".")
+
+
 def validate_record(
     rec: Any, path: str | Path, line: int | None = None, index: int | None = None
 ) -> dict[str, Any]:
@@ -87,7 +97,8 @@ def validate_record(
         ``rec`` itself.
 
     Raises:
-        RecordFormatError: Naming the file, line and offending field (e.g. ``conversations[1].from``).
+        RecordFormatError: Naming the file, line and offending field
+            (e.g. ``conversations[1].from``).
     """
     item = JsonItem(line, index, rec)
 

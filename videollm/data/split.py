@@ -37,11 +37,9 @@ def split_by_video(
         raise ConfigError(f"val_fraction: must be in [0, 1), got {val_fraction!r}")
     # Sorted first so that the shuffle result does not depend on input order.
     videos = sorted({rec["video"] for rec in records})
-    n_val = round(len(videos) * val_fraction)
+    n_val = 0
     if val_fraction > 0 and len(videos) >= 2:
-        n_val = min(max(n_val, 1), len(videos) - 1)
-    else:
-        n_val = 0
+        n_val = min(max(round(len(videos) * val_fraction), 1), len(videos) - 1)
     random.Random(seed).shuffle(videos)
     val_videos = set(videos[:n_val])
     train = [rec for rec in records if rec["video"] not in val_videos]

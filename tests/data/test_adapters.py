@@ -1,0 +1,143 @@
+"""The Video-ChatGPT, VideoInstruct-100K and generic JSONL adapters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from videollm.data.adapters import ADAPTERS, load_generic_jsonl, load_videochatgpt
+from videollm.data.adapters.videoinstruct import load_videoinstruct
+from videollm.data.convert import ConvertConfig
+from videollm.errors import RecordFormatError
+
+CFG = ConvertConfig()
+
+
+def test_registry_covers_every_format() -> None:
+    assert set(ADAPTERS) == {"videochatgpt", "videoinstruct", "breakfast", "jsonl"}
+
+
+def test_videochatgpt_file_loads_as_is_and_strips_extensions(make_record, tmp_path) -> None:
+    # Video-ChatGPT's own converter writes "video": "<id>.pkl" and the id without extension.
+    recs = [make_record("v_k_ZXmr8pmrs.pkl", id="v_k_ZXmr8pmrs"), make_record("v_b.mp4")]
+    recs.append(make_record("v_c", task="caption"))
+    path = tmp_path / "video_chatgpt_training.json"
+    path.write_text(json.dumps(recs))
+    out = load_videochatgpt(path, CFG)
+    assert [r["video"] for r in out] == ["v_k_ZXmr8pmrs", "v_b", "v_c"]
+    assert out[2]["task"] == "caption"
+    assert out[0]["conversations"] == recs[0]["conversations"]
+    assert recs[0]["video"] == "v_k_ZXmr8pmrs.pkl"  # input not mutated
+
+
+def test_videochatgpt_bad_record(make_record, write_jsonl, assert_located) -> None:
+    bad = make_record("v_a")
+    bad["conversations"][1]["from"] = "bot"
+    path = write_jsonl([make_record("v_a"), bad])
+    with pytest.raises(RecordFormatError) as info:
+        load_videochatgpt(path, CFG)
+    assert_located(info.value, path, 2, "conversations[1].from")
+
+
+def _instruct(tmp_path: Path, items: list[dict]) -> Path:
+    path = tmp_path / "VideoInstruct_Dataset.json"
+    path.write_text(json.dumps(items, indent=1))
+    return path
+
+
+def test_videoinstruct_alternates_placeholder_like_video_chatgpt(tmp_path) -> None:
+    items = [{"video_id": f"v_{i}", "q": f"Q{i}?", "a": f"A{i}."} for i in range(4)]
+    out = load_videoinstruct(_instruct(tmp_path, items), CFG)
+    # Even items: question then placeholder; odd items: placeholder first (as upstream).
+    assert [r["conversations"][0]["value"] for r in out] == [
+        "Q0?\n<video>",
+        "<video>\nQ1?",
+        "Q2?\n<video>",
+        "<video>\nQ3?",
+    ]
+    assert out[1] == {
+        "id": "v_1_1",
+        "video": "v_1",
+        "task": "qa",
+        "conversations": [
+            {"from": "human", "value": "<video>\nQ1?"},
+            {"from": "gpt", "value": "A1."},
+        ],
+    }
+
+
+def test_videoinstruct_missing_field_names_line_and_field(tmp_path, assert_located) -> None:
+    items = [{"video_id": "v_0", "q": "Q?", "a": "A."}, {"video_id": "v_1", "q": "Q?"}]
+    path = _instruct(tmp_path, items)
+    # indent=1: "[" on line 1, item 0 spans lines 2-6, item 1 starts on line 7.
+    with pytest.raises(RecordFormatError, match="record 1") as info:
+        load_videoinstruct(path, CFG)
+    assert_located(info.value, path, 7, "a")
+
+
+def test_generic_jsonl(write_jsonl) -> None:
+    path = write_jsonl(
+        [
+            {"video": "cam/clip1.mp4", "question": "What is poured?", "answer": "Milk."},
+            {"video": "clip2", "question": "Is it <video> sunny?", "answer": "Yes", "task": "qa"},
+            {"video": "clip2", "question": "Describe.", "answer": "A street.", "id": "d1"},
+        ]
+    )
+    out = load_generic_jsonl(path, CFG)
+    assert out[0] == {
+        "id": "cam_clip1_0",
+        "video": "cam_clip1",
+        "conversations": [
+            {"from": "human", "value": "<video>\nWhat is poured?"},
+            {"from": "gpt", "value": "Milk."},
+        ],
+    }
+    assert out[1]["conversations"][0]["value"] == "Is it <video> sunny?"
+    assert out[1]["task"] == "qa" and "task" not in out[2]
+    assert [r["id"] for r in out] == ["cam_clip1_0", "clip2_1", "d1"]
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"question": "Q?", "answer": "A"}, "video"),
+        ({"video": "v", "answer": "A"}, "question"),
+        ({"video": "v", "question": "Q?"}, "answer"),
+        ({"video": "v", "question": "Q?", "answer": ""}, "answer"),
+        ({"video": "v", "question": "Q?", "answer": "A", "task": 1}, "task"),
+        ({"video": "v", "question": "<video><video>", "answer": "A"}, "conversations[0].value"),
+    ],
+)
+def test_generic_jsonl_bad_field(item, field, write_jsonl, assert_located) -> None:
+    good = {"video": "v", "question": "Q?", "answer": "A"}
+    path = write_jsonl([good, good, item])
+    with pytest.raises(RecordFormatError) as info:
+        load_generic_jsonl(path, CFG)
+    assert_located(info.value, path, 3, field)
+
+
+def test_generic_jsonl_video_ids_match_feature_ids(tmp_path, write_jsonl) -> None:
+    from videollm.video.paths import list_videos
+
+    root = tmp_path / "videos"
+    (root / "kitchen").mkdir(parents=True)
+    (root / "kitchen" / "clip1.mp4").write_bytes(b"")
+    (root / "clip2.avi").write_bytes(b"")
+    path = write_jsonl(
+        [
+            {"video": "kitchen/clip1.mp4", "question": "Q?", "answer": "A"},
+            {"video": "./clip2.avi", "question": "Q?", "answer": "A"},
+            {"video": str(root / "clip2.avi"), "question": "Q?", "answer": "A"},
+        ]
+    )
+    ids = {r["video"] for r in load_generic_jsonl(path, CFG)}
+    assert ids == {vid for vid, _ in list_videos(root)}
+
+
+def test_generic_jsonl_bad_json(write_jsonl, assert_located) -> None:
+    path = write_jsonl(['{"video": "v", "question": "Q?", "answer": "A"}', "not json"])
+    with pytest.raises(RecordFormatError, match="invalid JSON") as info:
+        load_generic_jsonl(path, CFG)
+    assert_located(info.value, path, 2, None)

@@ -1,0 +1,170 @@
+"""The ``convert`` step: annotations → ``train.jsonl``, ``val.jsonl`` and a summary.
+
+Order matters: read and validate everything, split by video, *then* repeat records of the
+training split by task (the Breakfast fork's 12× segmentation, 2× others). Repeating before the
+split would leak copies into validation and inflate its size; repeating validation would only
+weight its metrics. Nothing is written until the whole input has been read, so a bad input never
+clobbers outputs of an earlier run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from videollm.config import to_dict
+from videollm.data.adapters import ADAPTERS
+from videollm.data.records import atomic_write_text, write_records
+from videollm.data.split import split_by_video
+from videollm.errors import ConfigError, RecordFormatError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_REPEAT: dict[str, int] = {"segmentation": 12, "activity": 2, "ordering": 2, "when": 2}
+UNTYPED = "untyped"
+"""Task name used in counts for records without a ``task`` field."""
+
+
+@dataclass
+class ConvertConfig:
+    """Settings of the convert step.
+
+    Attributes:
+        format: Input format: ``videochatgpt`` (training JSON as is), ``videoinstruct`` (raw
+            VideoInstruct-100K), ``breakfast`` (video root or ``segmentation_coarse`` folder) or
+            ``jsonl`` (``{"video", "question", "answer"}`` lines).
+        input: Input file or folder.
+        out: Output folder for ``train.jsonl``, ``val.jsonl`` and ``convert_summary.json``.
+        repeat: Copies per task in the training split; tasks not listed (or records without a
+            task) are kept once. Replaces the default mapping as a whole when set.
+        num_frames: Frames sampled per video; Breakfast answers use indices ``0..n-1``.
+        val_fraction: Fraction of videos held out for validation, in ``[0, 1)``.
+        seed: Seed of the train/validation split.
+    """
+
+    format: Literal["videochatgpt", "videoinstruct", "breakfast", "jsonl"] = "videochatgpt"
+    input: str = ""
+    out: str = ""
+    repeat: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_REPEAT))
+    num_frames: int = 100
+    val_fraction: float = 0.1
+    seed: int = 0
+
+
+@dataclass
+class ConvertResult:
+    """What ``convert`` wrote.
+
+    Attributes:
+        train_path: Path of ``train.jsonl``.
+        val_path: Path of ``val.jsonl``.
+        summary_path: Path of ``convert_summary.json``.
+        counts: Records per split (``{"train": ..., "val": ...}``), after repeats.
+        by_task: Records per split and task (``{"train": {"qa": ...}, "val": {...}}``).
+        videos: Distinct videos per split.
+    """
+
+    train_path: str
+    val_path: str
+    summary_path: str
+    counts: dict[str, int]
+    by_task: dict[str, dict[str, int]]
+    videos: dict[str, int]
+
+
+def _check_config(cfg: ConvertConfig) -> None:
+    if cfg.format not in ADAPTERS:
+        raise ConfigError(f"format: must be one of {sorted(ADAPTERS)}, got {cfg.format!r}")
+    if not cfg.input:
+        raise ConfigError("input: required (the annotation file or folder)")
+    if not cfg.out:
+        raise ConfigError("out: required (the output folder)")
+    if not Path(cfg.input).exists():
+        raise ConfigError(f"input: {cfg.input} does not exist")
+    if isinstance(cfg.num_frames, bool) or not isinstance(cfg.num_frames, int):
+        raise ConfigError(f"num_frames: expected an integer, got {cfg.num_frames!r}")
+    if cfg.num_frames < 1:
+        raise ConfigError(f"num_frames: must be >= 1, got {cfg.num_frames}")
+    if not 0.0 <= cfg.val_fraction < 1.0:
+        raise ConfigError(f"val_fraction: must be in [0, 1), got {cfg.val_fraction!r}")
+    for task, times in cfg.repeat.items():
+        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+            raise ConfigError(f"repeat.{task}: must be an integer >= 1, got {times!r}")
+
+
+def repeat_by_task(records: list[dict[str, Any]], repeat: dict[str, int]) -> list[dict[str, Any]]:
+    """Repeat each record ``repeat[task]`` times (default 1), copies next to the original.
+
+    The first copy keeps its id; copy ``k >= 1`` gets the suffix ``_r{k}`` so ids stay unique.
+    """
+    out: list[dict[str, Any]] = []
+    for rec in records:
+        out.append(rec)
+        for k in range(1, repeat.get(rec.get("task", ""), 1)):
+            out.append({**rec, "id": f"{rec['id']}_r{k}"})
+    return out
+
+
+def _task_counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(sorted(Counter(rec.get("task", UNTYPED) for rec in records).items()))
+
+
+def convert(cfg: ConvertConfig) -> ConvertResult:
+    """Convert annotations to split, repeated chat-record files.
+
+    Args:
+        cfg: The settings.
+
+    Returns:
+        Paths written and counts per split and task.
+
+    Raises:
+        ConfigError: On invalid settings or a missing input.
+        RecordFormatError: On a malformed input (file, line, field); nothing is written.
+    """
+    _check_config(cfg)
+    records = ADAPTERS[cfg.format](cfg.input, cfg)
+    if not records:
+        raise RecordFormatError(cfg.input, "no records found")
+    train, val = split_by_video(records, cfg.val_fraction, cfg.seed)
+    train = repeat_by_task(train, cfg.repeat)
+
+    out = Path(cfg.out)
+    result = ConvertResult(
+        train_path=str(out / "train.jsonl"),
+        val_path=str(out / "val.jsonl"),
+        summary_path=str(out / "convert_summary.json"),
+        counts={"train": len(train), "val": len(val)},
+        by_task={"train": _task_counts(train), "val": _task_counts(val)},
+        videos={"train": len({r["video"] for r in train}), "val": len({r["video"] for r in val})},
+    )
+    write_records(result.train_path, train)
+    write_records(result.val_path, val)
+    # Written last: its presence says the two record files above are complete.
+    summary = {
+        "counts": result.counts,
+        "by_task": result.by_task,
+        "videos": result.videos,
+        "source_records": len(records),
+        "config": to_dict(cfg),
+    }
+    atomic_write_text(result.summary_path, json.dumps(summary, indent=2) + "\n")
+    logger.info(
+        "converted %d %s records from %s: train %d records / %d videos %s, "
+        "val %d records / %d videos %s → %s",
+        len(records),
+        cfg.format,
+        cfg.input,
+        result.counts["train"],
+        result.videos["train"],
+        result.by_task["train"],
+        result.counts["val"],
+        result.videos["val"],
+        result.by_task["val"],
+        out,
+    )
+    return result
