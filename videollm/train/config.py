@@ -15,7 +15,7 @@ class OptimArgs:
 
     lr: float = 2e-5
     weight_decay: float = 0.0
-    warmup_ratio: float = 0.03
+    warmup_ratio: float = 0.03  # share of steps spent warming up (must be < 1)
     scheduler: str = "cosine"
     max_grad_norm: float = 1.0
 

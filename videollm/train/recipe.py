@@ -101,13 +101,13 @@ def training_arguments(cfg: TrainConfig, world_size: int) -> TrainingArguments:
         ),
         learning_rate=o.lr,
         weight_decay=o.weight_decay,
-        warmup_ratio=o.warmup_ratio,
+        warmup_steps=o.warmup_ratio,  # transformers 5: a value < 1 is a ratio of all steps
         lr_scheduler_type=o.scheduler,
         max_grad_norm=o.max_grad_norm,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
-        gradient_checkpointing=t.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        activation_checkpointing=t.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False},
         deepspeed=deepspeed_config(t.deepspeed),
         save_strategy="steps",
         save_steps=t.save_steps,
@@ -117,9 +117,11 @@ def training_arguments(cfg: TrainConfig, world_size: int) -> TrainingArguments:
         seed=t.seed,
         data_seed=t.seed,
         dataloader_num_workers=t.num_workers,
+        dataloader_pin_memory=cuda,
         remove_unused_columns=False,
         report_to=[],
-        ddp_backend=None if cuda else "gloo",
+        # On CPU, accelerate runs torchrun's processes as MULTI_CPU over gloo; on GPUs, nccl.
+        use_cpu=not cuda,
         include_num_input_tokens_seen=True,
     )
 
