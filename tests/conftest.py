@@ -1,4 +1,4 @@
-"""Session-wide fixtures: tiny random models built offline with ``save_pretrained``."""
+"""Session-wide fixtures: tiny random models built offline, and a small coloured-video dataset."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from videollm.data.convert import ConvertConfig, convert
+from videollm.demo.run import write_colour_annotations
 from videollm.demo.tiny_models import build_tiny_clip, build_tiny_llm
+from videollm.demo.videos import make_synthetic_videos
+from videollm.features.extract import ExtractConfig, extract
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +23,26 @@ def tiny_llm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random CLIP vision tower (32×32 input, 8×8 patches → 16 patch tokens of width 32)."""
     return build_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
+
+
+@pytest.fixture(scope="session")
+def colour_data(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> dict[str, Path]:
+    """24 videos (8 red, 8 green, 8 blue), their features and an 18/6 train/val split."""
+    root = tmp_path_factory.mktemp("colour")
+    videos = make_synthetic_videos(root / "videos", n_per_class=8)
+    annotations = write_colour_annotations(videos, root / "videos", root / "annotations.jsonl")
+    result = extract(
+        root / "videos", root / "features", ExtractConfig(encoder=str(tiny_clip_dir), num_frames=8)
+    )
+    assert result.failed == 0
+    convert(
+        ConvertConfig(
+            format="jsonl", input=str(annotations), out=str(root / "records"), val_fraction=0.25
+        )
+    )
+    return {
+        "root": root,
+        "videos": root / "videos",
+        "features": root / "features",
+        "records": root / "records",
+    }

@@ -107,3 +107,16 @@ def test_checkpoint_errors_name_the_problem(tiny_llm_dir, tmp_path):
     save_file({"projector.weight": torch.zeros(1)}, str(tmp_path / WEIGHTS_FILE))
     with pytest.raises(CheckpointError, match="does not match"):
         VideoLLM.from_checkpoint(tmp_path, device="cpu")
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_llm_dir):
+    model = build(tiny_llm_dir, train_mode="full")
+    model.train()
+    ids, mask, labels, feats = batch(model.tokenizer.pad_token_id)
+    model(ids, mask, feats, labels).loss.backward()
+    plain = model.projector.weight.grad.clone()
+    model.zero_grad()
+    model.gradient_checkpointing_enable()
+    assert model.llm.is_gradient_checkpointing
+    model(ids, mask, feats, labels).loss.backward()
+    torch.testing.assert_close(model.projector.weight.grad, plain)

@@ -1,0 +1,108 @@
+"""read_video: every container, sampling, the PyAV fallback, resizing and broken files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from videollm.demo.videos import COLOURS, FORMATS, ClipSpec, write_truncated_video, write_video
+from videollm.errors import VideoDecodeError
+from videollm.video import decode
+from videollm.video.decode import read_video, resize_shortest_edge
+from videollm.video.sampling import segment_midpoints
+
+CONTAINERS = sorted(FORMATS)
+
+
+def _square_x(frame: torch.Tensor) -> float:
+    """Mean column of the white square's pixels."""
+    white = (frame.int().sum(dim=-1) > 700).nonzero()
+    return float(white[:, 1].float().mean())
+
+
+@pytest.mark.parametrize("ext", CONTAINERS)
+def test_each_container_decodes(clips: dict[str, Path], clip_frames: int, ext: str) -> None:
+    video = read_video(clips[ext], num_frames=8)
+    assert video.frames.shape == (8, 48, 64, 3)
+    assert video.frames.dtype == torch.uint8
+    assert video.indices == segment_midpoints(clip_frames, 8)
+    assert video.total_frames == clip_frames
+    assert video.fps == pytest.approx(15.0)
+    assert video.duration_s == pytest.approx(clip_frames / 15.0)
+    background = video.frames[0, 2, 2].int()
+    assert (background - torch.tensor(COLOURS["red"])).abs().max() < 25
+    assert _square_x(video.frames[-1]) > _square_x(video.frames[0]) + 20  # moves right
+
+
+@pytest.mark.parametrize("ext", CONTAINERS)
+def test_pyav_fallback_matches_decord(
+    clips: dict[str, Path], ext: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = read_video(clips[ext], num_frames=8)
+
+    def broken_decord(*args: object) -> None:
+        raise RuntimeError("decord is unavailable")
+
+    monkeypatch.setattr(decode, "_read_decord", broken_decord)
+    video = read_video(clips[ext], num_frames=8)
+    assert video.indices == expected.indices
+    assert video.total_frames == expected.total_frames
+    assert video.frames.shape == expected.frames.shape
+    # Two FFmpeg builds may convert YUV→RGB slightly differently; the pictures are the same.
+    assert (video.frames.float() - expected.frames.float()).abs().mean() < 3
+
+
+def test_samples_all_frames_of_a_short_video(clips: dict[str, Path], clip_frames: int) -> None:
+    video = read_video(clips["mp4"], num_frames=100)
+    assert video.frames.shape[0] == clip_frames
+    assert video.indices == list(range(clip_frames))
+
+
+def test_resize_shortest_keeps_aspect(clips: dict[str, Path]) -> None:
+    video = read_video(clips["avi"], num_frames=4, resize_shortest=24)
+    assert video.frames.shape == (4, 24, 32, 3)
+    assert video.frames.dtype == torch.uint8
+
+
+def test_resize_portrait_and_noop() -> None:
+    frames = torch.zeros(2, 40, 20, 3, dtype=torch.uint8)
+    assert resize_shortest_edge(frames, 10).shape == (2, 20, 10, 3)
+    assert resize_shortest_edge(frames, 20) is frames
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("truncated", "both failed"),
+        ("empty", "file is empty"),
+        ("text", "both failed"),
+        ("audio_only", "no video stream"),
+        ("missing", "does not exist"),
+    ],
+)
+def test_broken_files_raise(broken: dict[str, Path], kind: str, reason: str) -> None:
+    with pytest.raises(VideoDecodeError) as info:
+        read_video(broken[kind])
+    assert str(broken[kind]) in str(info.value)
+    assert reason in info.value.reason
+    assert info.value.path == str(broken[kind])
+
+
+def test_truncated_with_decodable_frames_samples_from_them(tmp_path: Path) -> None:
+    # Noise spreads the bytes over all frames, so cutting in half loses frames, not the index.
+    frames = np.random.default_rng(0).integers(0, 255, (60, 48, 64, 3), dtype=np.uint8)
+    src = write_video(tmp_path / "full.mp4", frames, faststart=True)
+    cut = write_truncated_video(src, tmp_path / "cut.mp4")
+    video = read_video(cut, num_frames=8)
+    assert 0 < video.total_frames < 60
+    assert video.indices == segment_midpoints(video.total_frames, 8)
+    assert video.frames.shape[0] == 8
+
+
+def test_clip_spec_direction_left(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "left.mkv", ClipSpec("green", "left", 12))
+    video = read_video(path, num_frames=12)
+    assert _square_x(video.frames[-1]) < _square_x(video.frames[0]) - 20
