@@ -71,6 +71,11 @@ class VideoLLM(nn.Module):
         self.projector = build_projector(config.model.projector, config.feature_dim, hidden)
         self.boundary = VideoBoundary(hidden) if config.model.use_vid_start_end else None
 
+    @property
+    def config(self) -> Any:
+        """The base LLM's ``PretrainedConfig`` (Trainer and DeepSpeed read sizes from it)."""
+        return self.llm.config
+
     # ---- construction -------------------------------------------------------------------
     @classmethod
     def build(

@@ -150,6 +150,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     num_tokens, dim, extract = inspect_features(records, cfg.features)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     args = training_arguments(cfg, world_size)  # validates the batch arithmetic early
+    if cfg.train.deepspeed:
+        # ZeRO-3 partitions weights while from_pretrained loads them, so DeepSpeed's own
+        # process group must exist first (accelerate skips this on CPU).
+        import deepspeed
+
+        deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
 
     ckpt_cfg = CheckpointConfig(
         model=cfg.model, feature_dim=dim, num_video_tokens=num_tokens, extract=extract
