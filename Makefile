@@ -13,7 +13,7 @@ DEMO_OUT ?= demo_out
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,deepspeed]"
 	touch $@
 
 install: $(BIN)/.installed

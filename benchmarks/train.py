@@ -110,7 +110,7 @@ def main() -> None:
             cfg, device=args.device, dtype=torch.float32 if mode == "full" else None
         )
         if args.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
+            model.activation_checkpointing_enable()
         model.train()
         baseline = measure(model, 1, args.samples, args)
         ours = measure(model, args.micro_batch, args.samples, args)

@@ -116,7 +116,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_llm_dir):
     model(ids, mask, feats, labels).loss.backward()
     plain = model.projector.weight.grad.clone()
     model.zero_grad()
-    model.gradient_checkpointing_enable()
-    assert model.llm.is_gradient_checkpointing
+    model.activation_checkpointing_enable()
+    assert model.llm.is_activation_checkpointing
     model(ids, mask, feats, labels).loss.backward()
     torch.testing.assert_close(model.projector.weight.grad, plain)

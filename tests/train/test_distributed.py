@@ -40,6 +40,7 @@ def test_torchrun_two_processes_takes_the_documented_steps(colour_data, tiny_llm
         f"--master_port={_free_port()}",
         "-m", "videollm.cli.main", "train", *_args(colour_data, tiny_llm_dir, out),
         "train.epochs=2", "train.micro_batch_size=1", "train.global_batch_size=4",
+        "train.gradient_checkpointing=true",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)

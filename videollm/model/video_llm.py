@@ -177,12 +177,19 @@ class VideoLLM(nn.Module):
             )
         self.load_state_dict(tensors, strict=False)
 
-    def gradient_checkpointing_enable(
-        self, gradient_checkpointing_kwargs: dict | None = None
+    def activation_checkpointing_enable(
+        self,
+        activation_checkpointing_kwargs: dict | None = None,
+        every_n_layers: int = 1,
+        offload: bool = False,
     ) -> None:
-        """Checkpoint the LLM's activations (what Trainer calls for ``gradient_checkpointing``)."""
-        kwargs = gradient_checkpointing_kwargs or {"use_reentrant": False}
-        self.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        """Checkpoint the LLM's activations (Trainer calls this for ``gradient_checkpointing``)."""
+        self.llm.activation_checkpointing_enable(
+            activation_checkpointing_kwargs=activation_checkpointing_kwargs
+            or {"use_reentrant": False},
+            every_n_layers=every_n_layers,
+            offload=offload,
+        )
 
     # ---- splicing -----------------------------------------------------------------------
     def embed_video(self, features: torch.Tensor) -> torch.Tensor:

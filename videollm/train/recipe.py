@@ -122,6 +122,8 @@ def training_arguments(cfg: TrainConfig, world_size: int) -> TrainingArguments:
         report_to=[],
         # On CPU, accelerate runs torchrun's processes as MULTI_CPU over gloo; on GPUs, nccl.
         use_cpu=not cuda,
+        # Every trained parameter gets a gradient each step; the DDP scan would only cost time.
+        ddp_find_unused_parameters=False,
         include_num_input_tokens_seen=True,
     )
 
