@@ -14,15 +14,10 @@ from transformers import PreTrainedTokenizerBase
 from videollm.data.templates import TemplateName, conversation_pieces
 from videollm.data.tokenize import tokenize_pieces
 from videollm.errors import FeatureFormatError
-from videollm.features.store import load_features
+from videollm.features.store import feature_path, load_features
 from videollm.model.video_llm import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
-
-
-def feature_path(features_dir: str | Path, video: str) -> Path:
-    """Where the features of ``video`` live."""
-    return Path(features_dir) / f"{video}.safetensors"
 
 
 def check_features_exist(records: list[dict], features_dir: str | Path) -> None:

@@ -14,13 +14,13 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from videollm.config import to_dict
-from videollm.data.dataset import check_features_exist, feature_path
+from videollm.data.dataset import check_features_exist
 from videollm.data.records import read_records
 from videollm.data.tokenize import VIDEO_PLACEHOLDER
 from videollm.eval.generate import GenerationArgs, generate_answers
 from videollm.eval.judge import JudgeConfig, judge_predictions
 from videollm.eval.metrics import compute_metrics
-from videollm.features.store import load_features
+from videollm.features.store import feature_path, load_features
 from videollm.model.video_llm import VideoLLM
 
 logger = logging.getLogger(__name__)

@@ -19,10 +19,10 @@ from transformers import TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from videollm.config import load_config, to_dict
-from videollm.data.dataset import ChatDataset, VideoChatCollator, check_features_exist, feature_path
+from videollm.data.dataset import ChatDataset, VideoChatCollator, check_features_exist
 from videollm.data.records import read_records
 from videollm.errors import ConfigError, FeatureFormatError
-from videollm.features.store import load_features
+from videollm.features.store import feature_path, load_features
 from videollm.model.config import CheckpointConfig
 from videollm.model.video_llm import VideoLLM, resolve_device
 from videollm.train.config import TrainConfig, grad_accumulation, optimizer_steps
