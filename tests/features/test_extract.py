@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import CLIPVisionModel
 
+from videollm.demo.tiny_models import CLIP_MEAN, CLIP_STD
 from videollm.demo.videos import SyntheticVideo
 from videollm.errors import ConfigError
 from videollm.features import extract as extract_module
+from videollm.features.encoder import VideoEncoder
 from videollm.features.extract import ExtractConfig, ExtractResult, extract, features_for_video
 from videollm.features.store import (
     FAILURES_NAME,
@@ -160,3 +163,30 @@ def test_single_video_matches_batched_extraction(
     stored, stored_meta = load_features(first_run[0] / f"{video.path.stem}.safetensors")
     assert meta == stored_meta
     torch.testing.assert_close(feats, stored, atol=2e-3, rtol=2e-3)
+
+
+def test_encoder_preprocess_hand_checked(tiny_clip_dir: Path) -> None:
+    encoder = VideoEncoder(str(tiny_clip_dir), device="cpu")
+    red = torch.zeros(2, 48, 64, 3, dtype=torch.uint8)
+    red[..., 0] = 220
+    pixels = encoder.preprocess(red)
+    assert pixels.shape == (2, 3, 32, 32)  # shortest edge 32 → 32×42, center crop 32×32
+    mean, std = torch.tensor(CLIP_MEAN), torch.tensor(CLIP_STD)
+    expected = (torch.tensor([220.0, 0.0, 0.0]) / 255 - mean) / std
+    torch.testing.assert_close(pixels[0, :, 16, 16], expected, atol=1e-5, rtol=1e-5)
+    portrait = encoder.preprocess(torch.zeros(1, 64, 48, 3, dtype=torch.uint8))
+    assert portrait.shape == (1, 3, 32, 32)
+
+
+def test_encoder_matches_full_model_hidden_state(tiny_clip_dir: Path) -> None:
+    pixels = torch.randn(3, 3, 32, 32)
+    full = CLIPVisionModel.from_pretrained(tiny_clip_dir).eval()
+    with torch.no_grad():
+        hidden = full(pixel_values=pixels, output_hidden_states=True).hidden_states
+    for layer in (-2, -1, 0, 1):
+        encoder = VideoEncoder(str(tiny_clip_dir), layer=layer, device="cpu")
+        tokens = encoder.encode_pixels(pixels)
+        assert tokens.shape == (3, PATCHES, DIM)
+        torch.testing.assert_close(tokens, hidden[layer][:, 1:])
+    chunked = VideoEncoder(str(tiny_clip_dir), device="cpu", max_frames_per_pass=2)
+    torch.testing.assert_close(chunked.encode_pixels(pixels), hidden[-2][:, 1:])

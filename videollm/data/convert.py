@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from videollm.atomic import atomic_write_text
 from videollm.config import to_dict
 from videollm.data.adapters import ADAPTERS
-from videollm.data.records import atomic_write_text, write_records
+from videollm.data.records import write_records
 from videollm.data.split import split_by_video
 from videollm.errors import ConfigError, RecordFormatError
 

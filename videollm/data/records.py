@@ -19,12 +19,11 @@ one line and the line number alone would not find the record.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
+from videollm.atomic import atomic_write_text
 from videollm.errors import RecordFormatError
 from videollm.video.paths import VIDEO_EXTENSIONS
 
@@ -238,25 +237,6 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
             (and, for a JSON list, the record's index).
     """
     return [validate_record(it.value, path, it.line, it.index) for it in read_json_items(path)]
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``.
-
-    Readers never see a half-written file, and a failure leaves the old file as it was.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_records(path: str | Path, records: Iterable[dict[str, Any]]) -> int:

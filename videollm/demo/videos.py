@@ -193,3 +193,19 @@ def write_text_as_video(path: str | Path) -> Path:
     out = Path(path)
     out.write_text("This is not a video, just text renamed to look like one.\n" * 20)
     return out
+
+
+def write_audio_only(path: str | Path, seconds: float = 0.5, rate: int = 8000) -> Path:
+    """Write a silent audio-only Matroska file (e.g. ``song.mkv``): a container without video."""
+    out = Path(path)
+    samples = int(seconds * rate)
+    with av.open(str(out), mode="w", format="matroska") as container:
+        stream = container.add_stream("pcm_s16le", rate=rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, samples), dtype=np.int16), format="s16", layout="mono"
+        )
+        frame.sample_rate = rate
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return out

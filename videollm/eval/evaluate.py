@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from videollm.atomic import atomic_write_text
 from videollm.config import to_dict
 from videollm.data.dataset import check_features_exist
 from videollm.data.records import read_records
@@ -97,9 +98,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, float]:
         bar.update(len(batch))
     bar.close()
 
-    tmp = out / ".predictions.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    tmp.replace(out / "predictions.jsonl")
+    atomic_write_text(out / "predictions.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     metrics = compute_metrics(rows)
     if cfg.judge.url:
         metrics |= judge_predictions(rows, cfg.judge)

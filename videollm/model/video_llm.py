@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
+from videollm.atomic import atomic_write_bytes
 from videollm.errors import CheckpointError, FeatureFormatError
 from videollm.model.config import WEIGHTS_FILE, CheckpointConfig
 from videollm.model.projector import VideoBoundary, build_projector
@@ -156,10 +157,8 @@ class VideoLLM(nn.Module):
         """Write trained weights (safetensors) and ``videollm_config.json`` to ``directory``."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        tensors = self.trained_state_dict(state_dict)
-        tmp = out / f".{WEIGHTS_FILE}.tmp"
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
-        tmp.replace(out / WEIGHTS_FILE)  # atomic: readers never see half a file
+        blob = save(self.trained_state_dict(state_dict), metadata={"format": "pt"})
+        atomic_write_bytes(out / WEIGHTS_FILE, blob)
         self.checkpoint_config.save(out)
 
     def load_trained_weights(self, directory: str | Path) -> None:

@@ -104,9 +104,11 @@ def resize_shortest_edge(frames: torch.Tensor, size: int) -> torch.Tensor:
         return frames
     scale = size / min(h, w)
     new_h, new_w = (size, max(1, round(w * scale))) if h <= w else (max(1, round(h * scale)), size)
-    x = frames.permute(0, 3, 1, 2).float()
+    # A T×H×W×3 tensor seen as T×3×H×W is channels_last, the layout of torch's fast uint8
+    # antialiased resize (no float copy of the frames needed).
+    x = frames.permute(0, 3, 1, 2)
     x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
-    return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+    return x.permute(0, 2, 3, 1).contiguous()
 
 
 def _short(err: BaseException) -> str:
@@ -117,9 +119,12 @@ def _short(err: BaseException) -> str:
 
 def _read_decord(path: Path, num_frames: int, threads: int) -> SampledVideo:
     """Seek-and-grab with decord. Raises anything decord raises."""
-    from decord import VideoReader, cpu  # imported lazily: it loads its own FFmpeg
+    import decord  # imported lazily: it loads its own FFmpeg
 
-    reader = VideoReader(str(path), ctx=cpu(0), num_threads=threads)
+    # FFmpeg's own messages ("moov atom not found") would interleave with our log lines;
+    # the reason still reaches the caller through the exception.
+    decord.logging.set_level(decord.logging.QUIET)
+    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=threads)
     try:
         total = len(reader)
         if total <= 0:

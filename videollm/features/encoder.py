@@ -1,0 +1,242 @@
+"""CLIP-style vision encoder: frames in, patch tokens of one hidden layer out.
+
+Preprocessing follows the checkpoint's ``preprocessor_config.json`` (shortest-edge bicubic
+resize, center crop, rescale, normalize) but runs in torch on the whole frame batch, on the
+encoder's device, instead of per image in PIL. The fast Hugging Face image processor is not used
+because it needs torchvision.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+import sys
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import AutoConfig, AutoModel, CLIPVisionModel
+from transformers.image_processing_utils import ImageProcessingMixin
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_DTYPES.update({"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16})
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → ``cuda`` when available, else ``cpu``; anything else as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``auto`` → bf16 (or fp16 on GPUs without bf16) on CUDA, fp32 on CPU."""
+    if dtype == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if dtype not in _DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose from auto, {', '.join(_DTYPES)}")
+    return _DTYPES[dtype]
+
+
+@functools.cache
+def tune_cpu_allocator() -> None:
+    """Keep freed memory in the process heap instead of handing it back to the OS (glibc).
+
+    Every encoder layer allocates activations of tens of MB. glibc serves blocks that big
+    with ``mmap`` and unmaps them on free, so each layer page-faults its output in afresh;
+    on a 2-core VM that was ~30% of CPU encoding time. Raising the mmap and trim thresholds
+    has the effect of the jemalloc/tcmalloc advice in PyTorch's CPU performance guide.
+    Process-wide, and the heap then stays at its peak size, so only batch extraction calls it;
+    long-lived processes (chat, serving) keep the default allocator.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+        libc.mallopt(m_mmap_threshold, 1 << 30)
+        libc.mallopt(m_trim_threshold, 1 << 30)
+    except (OSError, AttributeError):  # not glibc (musl, ...): leave the allocator alone
+        logger.debug("mallopt unavailable; CPU allocator left as is")
+
+
+def _edge(value: Any, *keys: str) -> int:
+    """Read a size from an image-processor config (int or dict, across transformers versions)."""
+    if isinstance(value, int):
+        return value
+    for key in keys:
+        if isinstance(value, dict) and key in value:
+            return int(value[key])
+    raise ValueError(f"cannot read a size from {value!r}")
+
+
+class VideoEncoder:
+    """A vision tower that turns ``N×H×W×3`` uint8 frames into ``N×P×D`` patch tokens.
+
+    Args:
+        name_or_path: Hugging Face id or local folder (``openai/clip-vit-large-patch14``).
+        layer: Index into ``hidden_states`` (``-2``: penultimate, Video-ChatGPT's choice).
+        device: ``auto``, ``cpu``, ``cuda``, ...
+        dtype: ``auto``, ``float32``, ``float16`` or ``bfloat16``.
+        max_frames_per_pass: Most frames per forward pass; ``None``: 64 on CPU (bigger passes
+            were ~20% slower per frame there: activations outgrow the caches), no limit on GPU.
+    """
+
+    def __init__(
+        self,
+        name_or_path: str,
+        layer: int = -2,
+        device: str = "auto",
+        dtype: str = "auto",
+        max_frames_per_pass: int | None = None,
+    ) -> None:
+        self.name = name_or_path
+        self.layer = layer
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        if max_frames_per_pass is None and self.device.type == "cpu":
+            max_frames_per_pass = 64
+        self.max_frames_per_pass = max_frames_per_pass
+        self.model = _load_vision_model(name_or_path, self.dtype).to(self.device).eval()
+        self._hidden_index = self._truncate_to_layer(layer)
+        proc, _ = ImageProcessingMixin.get_image_processor_dict(name_or_path)
+        size = proc.get("size", 224)
+        # CLIP-style configs resize the shortest edge; SigLIP-style ones to an exact height×width.
+        self.resize_exact: tuple[int, int] | None = None
+        self.resize_to: int | None = None
+        if isinstance(size, dict) and "shortest_edge" not in size:
+            self.resize_exact = (_edge(size, "height"), _edge(size, "width"))
+        else:
+            self.resize_to = _edge(size, "shortest_edge")
+        if not proc.get("do_resize", True):
+            self.resize_exact = self.resize_to = None
+        crop = proc.get("crop_size", size) if proc.get("do_center_crop", False) else None
+        self.crop = (_edge(crop, "height"), _edge(crop, "width")) if crop is not None else None
+        self.rescale = float(proc.get("rescale_factor", 1 / 255))
+        mean = proc.get("image_mean", [0.0, 0.0, 0.0])
+        std = proc.get("image_std", [1.0, 1.0, 1.0])
+        # Fold rescale and normalize into one multiply-add: (x*r - m)/s = x*(r/s) - m/s.
+        self._scale = torch.tensor([self.rescale / s for s in std], device=self.device)
+        self._shift = torch.tensor([m / s for m, s in zip(mean, std, strict=True)])
+        self._shift = self._shift.to(self.device)
+        cfg = self.model.config
+        self.hidden_size = int(cfg.hidden_size)
+        self.num_patches = (int(cfg.image_size) // int(cfg.patch_size)) ** 2
+        logger.info(
+            "encoder %s on %s (%s): layer %d, %d patches × %d",
+            name_or_path,
+            self.device,
+            self.dtype,
+            layer,
+            self.num_patches,
+            self.hidden_size,
+        )
+
+    def _truncate_to_layer(self, layer: int) -> int | None:
+        """Drop transformer blocks after ``layer`` and hook the last one kept.
+
+        Blocks after ``layer`` only produce outputs that are thrown away, and asking the model
+        for every hidden state would keep all of them in memory (gigabytes for 400 frames of
+        ViT-L). Instead the output of the last kept block is caught by a forward hook.
+
+        Returns:
+            None when the hook is in place, else the ``hidden_states`` index to read
+            (towers without an ``encoder.layers`` list, or ``layer`` = the embeddings).
+        """
+        self._captured: torch.Tensor | None = None
+        tower = getattr(self.model, "vision_model", self.model)
+        blocks = getattr(getattr(tower, "encoder", None), "layers", None)
+        if not isinstance(blocks, torch.nn.ModuleList):
+            return layer
+        count = len(blocks) + 1  # hidden_states = embeddings + one entry per block
+        if not -count <= layer < count:
+            raise ValueError(f"layer {layer} out of range for {len(blocks)} encoder blocks")
+        keep = layer % count
+        if keep == 0:
+            return 0
+        del blocks[keep:]
+        blocks[keep - 1].register_forward_hook(self._capture)
+        return None
+
+    def _capture(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        self._captured = output[0] if isinstance(output, tuple) else output
+
+    def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
+        """Resize, crop and normalize ``N×H×W×3`` uint8 frames to ``N×3×S×S`` model input."""
+        # NHWC → NCHW view: channels_last in memory, which the fast uint8 resize kernel wants.
+        x = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+        size = self._resize_size(x.shape[-2], x.shape[-1])
+        if size != (x.shape[-2], x.shape[-1]):
+            x = _resize_bicubic(x, size)
+        if self.crop is not None:
+            ch, cw = self.crop
+            top = max(0, (x.shape[-2] - ch) // 2)
+            left = max(0, (x.shape[-1] - cw) // 2)
+            x = x[..., top : top + ch, left : left + cw]
+        # One contiguous float copy, then rescale+normalize in place: fewer big allocations.
+        out = torch.empty(x.shape, dtype=torch.float32, device=self.device)
+        out.copy_(x).mul_(self._scale.view(1, 3, 1, 1)).sub_(self._shift.view(1, 3, 1, 1))
+        return out.to(self.dtype)
+
+    def _resize_size(self, h: int, w: int) -> tuple[int, int]:
+        """Output size of the resize step for an ``h×w`` input."""
+        if self.resize_exact is not None:
+            return self.resize_exact
+        if self.resize_to is None:
+            return h, w
+        short, long = (h, w) if h <= w else (w, h)
+        # Same rule as CLIPImageProcessor: shortest edge to size, long side truncated.
+        new_short, new_long = self.resize_to, int(self.resize_to * long / short)
+        return (new_short, new_long) if h <= w else (new_long, new_short)
+
+    @torch.inference_mode()
+    def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Patch tokens (CLS dropped) of preprocessed ``N×3×S×S`` pixels: ``N×P×D``."""
+        pixels = pixels.to(self.device, self.dtype)
+        step = self.max_frames_per_pass or len(pixels)
+        if len(pixels) <= step:
+            return self._forward(pixels)
+        return torch.cat([self._forward(chunk) for chunk in pixels.split(step)])
+
+    def _forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self._hidden_index is None:
+            self.model(pixel_values=pixels)
+            hidden, self._captured = self._captured, None
+        else:
+            out = self.model(pixel_values=pixels, output_hidden_states=True)
+            hidden = out.hidden_states[self._hidden_index]
+        assert hidden is not None
+        return hidden[:, 1:]
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """Patch tokens of ``N×H×W×3`` uint8 frames: ``N×P×D`` (CLS dropped)."""
+        return self.encode_pixels(self.preprocess(frames))
+
+
+def _resize_bicubic(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Antialiased bicubic resize of ``N×3×H×W`` uint8 pixels, rounded to whole values.
+
+    On CPU the uint8 kernel is used: about 10× faster than float, and like PIL (which
+    CLIPImageProcessor uses) it rounds to uint8 between the horizontal and vertical passes.
+    CUDA has no uint8 kernel for this, so the GPU resizes in float and rounds at the end.
+    """
+    if x.device.type == "cpu":
+        x = x.contiguous(memory_format=torch.channels_last)
+        return F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False)
+    y = F.interpolate(x.float(), size=size, mode="bicubic", antialias=True, align_corners=False)
+    return y.round_().clamp_(0, 255)
+
+
+def _load_vision_model(name_or_path: str, dtype: torch.dtype) -> torch.nn.Module:
+    """Load only the vision tower, from a vision-only or a full (image+text) checkpoint."""
+    config = AutoConfig.from_pretrained(name_or_path)
+    if config.model_type in ("clip", "clip_vision_model"):
+        # Loads the vision half of a full CLIP checkpoint without building the text tower.
+        return CLIPVisionModel.from_pretrained(name_or_path, dtype=dtype)
+    model = AutoModel.from_pretrained(name_or_path, dtype=dtype)
+    return getattr(model, "vision_model", model)

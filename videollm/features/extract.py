@@ -1,0 +1,276 @@
+"""Extract features for a folder of videos: decode in workers, encode in batches, pool, save.
+
+Decoding runs in ``DataLoader`` worker processes so it overlaps encoding; the frames of
+``batch_size`` videos go through the encoder in one forward pass and are split back per
+video. A video that cannot be decoded is written to ``failures.jsonl`` and never stops the run.
+Finished videos are skipped on a re-run, so an interrupted extraction resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from videollm.errors import ConfigError, FeatureFormatError, VideoDecodeError
+from videollm.features.config import ExtractConfig, recorded_config
+from videollm.features.encoder import VideoEncoder, tune_cpu_allocator
+from videollm.features.pooling import pool
+from videollm.features.store import (
+    FAILURES_NAME,
+    FEATURES_KEY,
+    MANIFEST_NAME,
+    append_jsonl,
+    feature_metadata,
+    feature_path,
+    file_sha256,
+    manifest_record,
+    read_jsonl,
+    read_metadata,
+    save_features,
+)
+from videollm.video.decode import SampledVideo, read_video
+from videollm.video.paths import list_videos
+
+__all__ = ["ExtractConfig", "ExtractResult", "extract", "features_for_video"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ExtractResult:
+    """What one :func:`extract` run did.
+
+    Attributes:
+        done: Videos extracted in this run.
+        skipped: Videos whose features already existed.
+        failed: Videos that could not be decoded (listed in ``failures``/``failures.jsonl``).
+        failures: ``{"video_id", "source", "error"}`` per failed video.
+        seconds: Wall time of the run, model loading included.
+        videos_per_s: ``done / seconds``.
+        frames: Frames encoded in this run.
+    """
+
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    videos_per_s: float = 0.0
+    frames: int = 0
+
+
+@dataclass
+class _Decoded:
+    """One decode worker result: the video, or why it could not be decoded."""
+
+    video_id: str
+    source: str
+    video: SampledVideo | None = None
+    sha256: str = ""
+    error: str | None = None
+
+
+class _DecodeDataset(Dataset):
+    """Decodes one video per item; errors come back as items so a batch never fails."""
+
+    def __init__(self, items: list[tuple[str, Path]], cfg: ExtractConfig, threads: int) -> None:
+        self.items = items
+        self.num_frames = cfg.num_frames
+        self.resize_shortest = cfg.resize_shortest
+        self.threads = threads
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> _Decoded:
+        vid, path = self.items[index]
+        try:
+            video = read_video(path, self.num_frames, self.resize_shortest, self.threads)
+            return _Decoded(vid, str(path), video, file_sha256(path))
+        except VideoDecodeError as err:
+            return _Decoded(vid, str(path), error=str(err))
+        except OSError as err:  # e.g. the file vanished between decode and hashing
+            return _Decoded(vid, str(path), error=f"cannot read {path}: {err}")
+
+
+def _as_list(batch: list[_Decoded]) -> list[_Decoded]:
+    return batch
+
+
+def _check_existing(path: Path, cfg: ExtractConfig) -> dict[str, str] | None:
+    """Metadata of a finished feature file, None if it must be redone.
+
+    Raises:
+        ConfigError: The file was made with different settings; mixing them would be silent
+            corruption of the dataset.
+    """
+    try:
+        meta = read_metadata(path)
+    except FeatureFormatError as err:
+        logger.warning("%s; extracting it again", err)
+        return None
+    recorded = json.loads(meta.get("extract_config", "{}"))
+    wanted = recorded_config(cfg)
+    if recorded != wanted:
+        diff = {k: (recorded.get(k), v) for k, v in wanted.items() if recorded.get(k) != v}
+        raise ConfigError(
+            f"{path} was extracted with different settings {diff} (recorded, now); "
+            "use another output folder or delete the old features"
+        )
+    return meta
+
+
+def _plan(
+    pairs: list[tuple[str, Path]], out: Path, cfg: ExtractConfig
+) -> tuple[list[tuple[str, Path]], int]:
+    """Split videos into to-do and already-done; add missing manifest lines for done ones."""
+    manifest = out / MANIFEST_NAME
+    listed = {rec.get("video_id") for rec in read_jsonl(manifest)}
+    todo: list[tuple[str, Path]] = []
+    skipped = 0
+    for vid, path in pairs:
+        fpath = feature_path(out, vid)
+        meta = _check_existing(fpath, cfg) if fpath.exists() else None
+        if meta is None:
+            todo.append((vid, path))
+            continue
+        skipped += 1
+        if vid not in listed:
+            # A crash between saving the file and appending its manifest line.
+            with safe_open(str(fpath), framework="pt") as f:
+                shape = f.get_slice(FEATURES_KEY).get_shape()
+            frames = int(meta.get("frames", -1))
+            sha = file_sha256(fpath)
+            append_jsonl(manifest, manifest_record(vid, fpath, str(path), shape, frames, sha))
+    return todo, skipped
+
+
+def _encode_batch(
+    encoder: VideoEncoder, items: list[_Decoded], cfg: ExtractConfig
+) -> list[torch.Tensor]:
+    """Pooled features of several videos from one encoder forward pass."""
+    videos = [it.video for it in items if it.video is not None]
+    # Preprocess per video (sizes may differ), then one forward pass for all frames.
+    pixels = torch.cat([encoder.preprocess(v.frames) for v in videos])
+    tokens = encoder.encode_pixels(pixels)
+    per_video = tokens.split([v.frames.shape[0] for v in videos])
+    return [pool(t, cfg) for t in per_video]
+
+
+def extract(videos: str | Path, out_dir: str | Path, cfg: ExtractConfig) -> ExtractResult:
+    """Extract features of every video under ``videos`` into ``out_dir``.
+
+    Args:
+        videos: A folder (searched recursively) or a text file of video paths.
+        out_dir: Where ``<video_id>.safetensors``, ``manifest.jsonl`` and ``failures.jsonl`` go.
+        cfg: Extraction settings.
+
+    Returns:
+        Counts, failures and throughput. ``failed > 0`` means some videos were unusable.
+
+    Raises:
+        ConfigError: ``out_dir`` holds features made with different settings.
+        FileNotFoundError: ``videos`` does not exist.
+    """
+    start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    todo, skipped = _plan(list_videos(videos), out, cfg)
+    result = ExtractResult(skipped=skipped)
+    # Failed videos are retried on every run, so the file describes the latest run only.
+    (out / FAILURES_NAME).write_text("")
+    if skipped:
+        logger.info("%d videos already extracted in %s; skipping them", skipped, out)
+    if todo:
+        _run(todo, out, cfg, result)
+    result.seconds = time.perf_counter() - start
+    result.videos_per_s = result.done / result.seconds if result.seconds > 0 else 0.0
+    logger.info(
+        "extracted %d, skipped %d, failed %d videos in %.1f s (%.2f videos/s)",
+        result.done,
+        result.skipped,
+        result.failed,
+        result.seconds,
+        result.videos_per_s,
+    )
+    return result
+
+
+def _run(
+    todo: list[tuple[str, Path]], out: Path, cfg: ExtractConfig, result: ExtractResult
+) -> None:
+    workers = max(0, cfg.num_workers)
+    # Parallel workers each decode with one thread; a lone decoder may use them all.
+    dataset = _DecodeDataset(todo, cfg, threads=1 if workers > 0 else 0)
+    extra: dict[str, Any] = {"prefetch_factor": 2} if workers > 0 else {}
+    loader = DataLoader(
+        dataset,
+        batch_size=max(1, cfg.batch_size),
+        num_workers=workers,
+        collate_fn=_as_list,
+        **extra,
+    )
+    # Start the workers before loading the model: they decode while it loads, and the forked
+    # processes do not carry a copy of the weights. The model is loaded at the first video
+    # that decodes, so a re-run that only retries broken files never loads it.
+    batches = iter(loader)
+    encoder: VideoEncoder | None = None
+    with tqdm(total=len(todo), unit="video", desc="extract") as bar:
+        for batch in batches:
+            good = [it for it in batch if it.error is None]
+            for item in (it for it in batch if it.error is not None):
+                logger.warning("skipping %s: %s", item.video_id, item.error)
+                failure = {"video_id": item.video_id, "source": item.source, "error": item.error}
+                result.failures.append(failure)
+                append_jsonl(out / FAILURES_NAME, failure)
+            if good:
+                if encoder is None:
+                    encoder = VideoEncoder(cfg.encoder, cfg.layer, cfg.device, cfg.dtype)
+                    if encoder.device.type == "cpu":
+                        tune_cpu_allocator()
+                for item, feats in zip(good, _encode_batch(encoder, good, cfg), strict=True):
+                    _save(item, feats, out, cfg)
+                    result.frames += len(item.video.indices) if item.video else 0
+            result.done += len(good)
+            result.failed = len(result.failures)
+            bar.update(len(batch))
+            bar.set_postfix(failed=result.failed)
+
+
+def _save(item: _Decoded, feats: torch.Tensor, out: Path, cfg: ExtractConfig) -> None:
+    assert item.video is not None
+    meta = feature_metadata(cfg, item.video, item.source, item.sha256)
+    path = save_features(feature_path(out, item.video_id), feats, meta)
+    frames = len(item.video.indices)
+    record = manifest_record(
+        item.video_id, path, item.source, feats.shape, frames, file_sha256(path)
+    )
+    append_jsonl(out / MANIFEST_NAME, record)
+
+
+def features_for_video(
+    path: str | Path, cfg: ExtractConfig, encoder: VideoEncoder | None = None
+) -> tuple[torch.Tensor, dict[str, str]]:
+    """Features and metadata of one video, as :func:`extract` would store them (fp16, CPU).
+
+    Args:
+        path: Video file.
+        cfg: Extraction settings (must match those the model was trained on).
+        encoder: A loaded encoder to reuse across calls (e.g. in a chat session).
+
+    Raises:
+        VideoDecodeError: The video cannot be decoded.
+    """
+    video = read_video(path, cfg.num_frames, cfg.resize_shortest)
+    encoder = encoder or VideoEncoder(cfg.encoder, cfg.layer, cfg.device, cfg.dtype)
+    feats = pool(encoder.encode(video.frames), cfg).to("cpu", torch.float16)
+    return feats, feature_metadata(cfg, video, path, file_sha256(path))
