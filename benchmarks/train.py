@@ -15,6 +15,7 @@ import json
 import resource
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("--video-tokens", type=int, default=356)
     parser.add_argument("--feature-dim", type=int, default=1024)
     parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     llm = args.llm or str(build_tiny_llm(tempfile.mkdtemp(), hidden_size=256, num_layers=4))
     results = []
@@ -123,7 +125,10 @@ def main() -> None:
             }
         )
         del model
-    print(json.dumps({"llm": llm, "device": args.device, "results": results}, indent=2))
+    report = json.dumps({"llm": llm, "device": args.device, "results": results}, indent=2)
+    if args.json:
+        Path(args.json).write_text(report + "\n")
+    print(report)
 
 
 if __name__ == "__main__":
