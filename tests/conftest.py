@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,10 @@ from videollm.demo.run import write_colour_annotations
 from videollm.demo.tiny_models import build_tiny_clip, build_tiny_llm
 from videollm.demo.videos import make_synthetic_videos
 from videollm.features.extract import ExtractConfig, extract
+
+# Fixture modules (real servers) live next to this file; make them importable as plugins.
+sys.path.insert(0, str(Path(__file__).parent))
+pytest_plugins = ["mlflow_server", "s3_server"]
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +51,15 @@ def colour_data(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -
         "features": root / "features",
         "records": root / "records",
     }
+
+
+@pytest.fixture(autouse=True)
+def _isolated_tracking_and_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test records into a throwaway SQLite MLflow store and cache, never the repo's."""
+    root = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow-default.db")
+    monkeypatch.setenv("VIDEOLLM_CACHE_DIR", str(root / "cache"))
+    for var in ("MLFLOW_RUN_ID", "VIDEOLLM_PARENT_RUN_ID"):
+        monkeypatch.delenv(var, raising=False)

@@ -44,3 +44,17 @@ class FeatureFormatError(VideoLLMError, ValueError):
 
 class CheckpointError(VideoLLMError, ValueError):
     """A checkpoint directory is missing files or does not match its config."""
+
+
+class TrackingError(VideoLLMError):
+    """The MLflow tracking server or registry cannot be reached or refused a request.
+
+    The message names the tracking URI, never credentials.
+    """
+
+
+class StorageError(VideoLLMError):
+    """Object storage (local folder or S3/MinIO) is unreachable, denied, missing or misconfigured.
+
+    The message names the endpoint, bucket and key and what to check; it never holds a secret.
+    """

@@ -55,3 +55,9 @@ def test_shipped_deepspeed_configs(stage):
     assert cfg["train_micro_batch_size_per_gpu"] == "auto"
     with pytest.raises(ConfigError, match="zero4"):
         deepspeed_config("zero4")
+
+
+def test_a_folder_named_like_a_preset_does_not_shadow_it(tmp_path, monkeypatch):
+    (tmp_path / "demo").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert load_train_config("demo", [], flags={}).model.train_mode == "full"

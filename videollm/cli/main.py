@@ -17,7 +17,11 @@ logger = logging.getLogger("videollm")
 EXIT_ERROR = 1
 EXIT_PARTIAL = 3  # extract: some videos failed, the rest were written
 
-EPILOG = "Settings not shown as flags can be given as key=value overrides, e.g. optim.lr=2e-4."
+EPILOG = (
+    "Settings not shown as flags can be given as key=value overrides, e.g. optim.lr=2e-4. "
+    "Paths may be local or s3:// / minio:// URIs (VIDEOLLM_S3_ENDPOINT, AWS_ACCESS_KEY_ID, "
+    "AWS_SECRET_ACCESS_KEY); runs are recorded in MLflow (MLFLOW_TRACKING_URI)."
+)
 
 
 def _flags(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
@@ -27,7 +31,8 @@ def _flags(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
 
 def _cmd_extract(args: argparse.Namespace) -> int:
     from videollm.config import load_config
-    from videollm.features.extract import ExtractConfig, extract
+    from videollm.features.extract import ExtractConfig
+    from videollm.steps import run_extract
 
     flags = _flags(
         args, ["encoder", "layer", "num_frames", "pooling", "batch_size", "num_workers", "device"]
@@ -35,7 +40,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     if args.allow_pickle:
         flags["allow_pickle"] = True
     cfg = load_config(ExtractConfig, args.config, args.overrides, flags=flags)
-    result = extract(args.videos, args.out, cfg)
+    result = run_extract(args.videos, args.out, cfg)
     print(json.dumps({k: v for k, v in vars(result).items() if k != "failures"}, default=str))
     if result.failed:
         print(f"{result.failed} video(s) failed; see {args.out}/failures.jsonl", file=sys.stderr)
@@ -45,13 +50,14 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from videollm.config import load_config
-    from videollm.data.convert import ConvertConfig, convert
+    from videollm.data.convert import ConvertConfig
+    from videollm.steps import run_convert
 
     flags = _flags(args, ["format", "input", "out", "num_frames", "val_fraction", "seed"])
     if args.repeat:
         flags["repeat"] = _parse_repeat(args.repeat)
     cfg = load_config(ConvertConfig, args.config, args.overrides, flags=flags)
-    result = convert(cfg)
+    result = run_convert(cfg)
     print(json.dumps(vars(result), default=str))
     return 0
 
@@ -67,24 +73,26 @@ def _parse_repeat(items: list[str]) -> dict[str, int]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from videollm.train.recipe import load_train_config, train
+    from videollm.steps import run_train
+    from videollm.train.recipe import load_train_config
 
     flags: dict[str, Any] = _flags(args, ["records", "features", "out"])
     if args.llm:
         flags["model"] = {"llm": args.llm}
     cfg = load_train_config(args.config, args.overrides, flags=flags)
-    result = train(cfg)
+    result = run_train(cfg)
     print(json.dumps(vars(result), default=str))
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from videollm.config import load_config
-    from videollm.eval.evaluate import EvalConfig, evaluate
+    from videollm.eval.evaluate import EvalConfig
+    from videollm.steps import run_evaluate
 
     flags = _flags(args, ["checkpoint", "records", "features", "out", "batch_size", "device"])
     cfg = load_config(EvalConfig, args.config, args.overrides, flags=flags)
-    metrics = evaluate(cfg)
+    metrics = run_evaluate(cfg)
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -92,9 +100,31 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_chat(args: argparse.Namespace) -> int:
     from videollm.chat import chat
     from videollm.eval.generate import GenerationArgs
+    from videollm.steps import stage_in
 
     gen = GenerationArgs(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
-    print(chat(args.checkpoint, args.video, args.question, generation=gen, device=args.device))
+    checkpoint = stage_in(args.checkpoint)
+    print(chat(checkpoint, args.video, args.question, generation=gen, device=args.device))
+    return 0
+
+
+def _cmd_select(args: argparse.Namespace) -> int:
+    from videollm.tracking import select_champion
+
+    result = select_champion(args.experiment, args.metric, args.mode, args.model_name, args.alias)
+    print(result.table())
+    if result.version is None:
+        print(f"no finished run of {args.experiment!r} has {args.metric} and a checkpoint")
+        return EXIT_ERROR
+    verdict = "promoted to" if result.promoted else "kept; version"
+    print(f"{args.model_name}@{args.alias}: {verdict} {result.champion_version}")
+    return 0
+
+
+def _cmd_runs_compare(args: argparse.Namespace) -> int:
+    from videollm.tracking import compare_runs
+
+    print(compare_runs(args.experiment, args.metrics, args.params, args.max_runs))
     return 0
 
 
@@ -122,10 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("extract", help="videos → features (safetensors) + manifest", epilog=EPILOG)
-    p.add_argument(
-        "--videos", required=True, help="folder of videos (recursive) or a text file of paths"
-    )
-    p.add_argument("--out", required=True, help="features folder")
+    p.add_argument("--videos", required=True, help="folder, list file or s3:// prefix of videos")
+    p.add_argument("--out", required=True, help="features folder or s3:// prefix")
     p.add_argument("--encoder", help="HF id or local path of a CLIP-style vision model")
     p.add_argument("--layer", type=int, help="hidden-state layer (default -2, penultimate)")
     p.add_argument(
@@ -147,8 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--format", choices=["videochatgpt", "videoinstruct", "breakfast", "jsonl"], required=True
     )
-    p.add_argument("--input", required=True, help="annotation file or folder")
-    p.add_argument("--out", required=True, help="records folder")
+    p.add_argument("--input", required=True, help="annotation file or folder (path or s3:// URI)")
+    p.add_argument("--out", required=True, help="records folder or s3:// prefix")
     p.add_argument(
         "--repeat", nargs="+", metavar="TASK=N", help="per-task repeat factors (train split)"
     )
@@ -163,10 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("train", help="fine-tune on records + features", epilog=EPILOG)
-    p.add_argument("--records", help="records folder (train.jsonl) or file")
-    p.add_argument("--features", help="features folder")
+    p.add_argument("--records", help="records folder (train.jsonl), file, or s3:// URI")
+    p.add_argument("--features", help="features folder or s3:// prefix")
     p.add_argument("--llm", help="HF id or local path of the base causal LM")
-    p.add_argument("--out", help="checkpoint folder")
+    p.add_argument("--out", help="checkpoint folder or s3:// prefix")
     _common(p)
     p.set_defaults(func=_cmd_train)
 
@@ -188,6 +216,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_cmd_chat)
+
+    p = sub.add_parser("select", help="register the best run's checkpoint; move the champion alias")
+    p.add_argument("--experiment", default="videollm", help="MLflow experiment whose runs compete")
+    p.add_argument("--metric", default="val/exact_match", help="metric to rank by")
+    p.add_argument("--mode", choices=["max", "min"], default="max")
+    p.add_argument(
+        "--model-name", dest="model_name", default="videollm", help="registered model name"
+    )
+    p.add_argument("--alias", default="champion")
+    p.set_defaults(func=_cmd_select)
+
+    p = sub.add_parser("runs", help="inspect MLflow runs")
+    runs = p.add_subparsers(dest="runs_command", required=True, metavar="SUBCOMMAND")
+    p = runs.add_parser("compare", help="table of runs with key params and metrics")
+    p.add_argument("--experiment", default="videollm")
+    p.add_argument("--metrics", nargs="+", default=["val/exact_match", "train/final_loss"])
+    p.add_argument("--params", nargs="+", default=["model.train_mode", "optim.lr"])
+    p.add_argument("--max-runs", dest="max_runs", type=int, default=20)
+    p.set_defaults(func=_cmd_runs_compare)
 
     p = sub.add_parser("demo", help="build tiny models + videos and run every step offline")
     p.add_argument("--out", default="demo_out", help="where everything goes")

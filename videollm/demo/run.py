@@ -2,7 +2,8 @@
 
 Builds tiny random CLIP and Llama models (or uses ``VIDEOLLM_ENCODER`` / ``VIDEOLLM_LLM`` when
 set to real ones), writes synthetic videos whose background colour is the answer, then runs
-extract → convert → train → evaluate → chat and reports where everything went.
+extract → convert → train → evaluate → chat and reports where everything went. Each step is
+recorded in MLflow (``MLFLOW_TRACKING_URI``, or ``mlflow.db`` in the working directory).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from videollm.chat import chat
-from videollm.data.convert import ConvertConfig, convert
+from videollm.data.convert import ConvertConfig
 from videollm.demo.tiny_models import build_tiny_clip, build_tiny_llm
 from videollm.demo.videos import SyntheticVideo, make_synthetic_videos
-from videollm.eval.evaluate import EvalConfig, evaluate
-from videollm.features.extract import ExtractConfig, extract
-from videollm.train.recipe import load_train_config, train
+from videollm.eval.evaluate import EvalConfig
+from videollm.features.extract import ExtractConfig
+from videollm.steps import run_convert, run_evaluate, run_extract, run_train
+from videollm.tracking import tracking_uri
+from videollm.train.recipe import load_train_config
 from videollm.video.paths import video_id
 
 logger = logging.getLogger(__name__)
@@ -60,10 +63,14 @@ def run_demo(
     annotations = write_colour_annotations(videos, videos_dir, out / "annotations.jsonl")
 
     features = out / "features"
-    extract(videos_dir, features, ExtractConfig(encoder=encoder, num_frames=100 if real else 8))
+    run_extract(
+        str(videos_dir),
+        str(features),
+        ExtractConfig(encoder=encoder, num_frames=100 if real else 8),
+    )
 
     records = out / "records"
-    convert(
+    run_convert(
         ConvertConfig(format="jsonl", input=str(annotations), out=str(records), val_fraction=0.25)
     )
 
@@ -74,10 +81,10 @@ def run_demo(
         "out": str(ckpt),
         "model": {"llm": llm},
     }
-    result = train(load_train_config("demo", overrides or [], flags=flags))
+    result = run_train(load_train_config("demo", overrides or [], flags=flags))
 
     eval_dir = out / "eval"
-    metrics = evaluate(
+    metrics = run_evaluate(
         EvalConfig(
             checkpoint=str(ckpt),
             records=str(records / "val.jsonl"),
@@ -98,6 +105,7 @@ def run_demo(
             "last_loss": result.last_loss,
         },
         "eval": {"dir": str(eval_dir), "metrics": metrics},
+        "mlflow": tracking_uri(),
         "chat": {
             "video": str(videos[0].path),
             "question": COLOUR_QUESTION,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,13 +167,20 @@ def _encode_batch(
     return [pool(t, cfg) for t in per_video]
 
 
-def extract(videos: str | Path, out_dir: str | Path, cfg: ExtractConfig) -> ExtractResult:
+def extract(
+    videos: str | Path,
+    out_dir: str | Path,
+    cfg: ExtractConfig,
+    on_saved: Callable[[Path], None] | None = None,
+) -> ExtractResult:
     """Extract features of every video under ``videos`` into ``out_dir``.
 
     Args:
         videos: A folder (searched recursively) or a text file of video paths.
         out_dir: Where ``<video_id>.safetensors``, ``manifest.jsonl`` and ``failures.jsonl`` go.
         cfg: Extraction settings.
+        on_saved: Called with each feature file once it and its manifest line are written
+            (e.g. to upload it at once, so an interrupted remote run loses nothing finished).
 
     Returns:
         Counts, failures and throughput. ``failed > 0`` means some videos were unusable.
@@ -191,7 +199,7 @@ def extract(videos: str | Path, out_dir: str | Path, cfg: ExtractConfig) -> Extr
     if skipped:
         logger.info("%d videos already extracted in %s; skipping them", skipped, out)
     if todo:
-        _run(todo, out, cfg, result)
+        _run(todo, out, cfg, result, on_saved)
     result.seconds = time.perf_counter() - start
     result.videos_per_s = result.done / result.seconds if result.seconds > 0 else 0.0
     logger.info(
@@ -206,7 +214,11 @@ def extract(videos: str | Path, out_dir: str | Path, cfg: ExtractConfig) -> Extr
 
 
 def _run(
-    todo: list[tuple[str, Path]], out: Path, cfg: ExtractConfig, result: ExtractResult
+    todo: list[tuple[str, Path]],
+    out: Path,
+    cfg: ExtractConfig,
+    result: ExtractResult,
+    on_saved: Callable[[Path], None] | None,
 ) -> None:
     workers = max(0, cfg.num_workers)
     # Parallel workers each decode with one thread; a lone decoder may use them all.
@@ -238,7 +250,9 @@ def _run(
                     if encoder.device.type == "cpu":
                         tune_cpu_allocator()
                 for item, feats in zip(good, _encode_batch(encoder, good, cfg), strict=True):
-                    _save(item, feats, out, cfg)
+                    saved = _save(item, feats, out, cfg)
+                    if on_saved is not None:
+                        on_saved(saved)
                     result.frames += len(item.video.indices) if item.video else 0
             result.done += len(good)
             result.failed = len(result.failures)
@@ -246,7 +260,7 @@ def _run(
             bar.set_postfix(failed=result.failed)
 
 
-def _save(item: _Decoded, feats: torch.Tensor, out: Path, cfg: ExtractConfig) -> None:
+def _save(item: _Decoded, feats: torch.Tensor, out: Path, cfg: ExtractConfig) -> Path:
     assert item.video is not None
     meta = feature_metadata(cfg, item.video, item.source, item.sha256)
     path = save_features(feature_path(out, item.video_id), feats, meta)
@@ -255,6 +269,7 @@ def _save(item: _Decoded, feats: torch.Tensor, out: Path, cfg: ExtractConfig) ->
         item.video_id, path, item.source, feats.shape, frames, file_sha256(path)
     )
     append_jsonl(out / MANIFEST_NAME, record)
+    return path
 
 
 def features_for_video(

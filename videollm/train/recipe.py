@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-from transformers import TrainingArguments
+from transformers import TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from videollm.config import load_config, to_dict
@@ -128,11 +128,12 @@ def training_arguments(cfg: TrainConfig, world_size: int) -> TrainingArguments:
     )
 
 
-def train(cfg: TrainConfig) -> TrainResult:
+def train(cfg: TrainConfig, callbacks: list[TrainerCallback] | None = None) -> TrainResult:
     """Train a video LLM and write a checkpoint to ``cfg.out``.
 
     Args:
         cfg: The resolved recipe (see :class:`TrainConfig`).
+        callbacks: Extra Trainer callbacks (e.g. MLflow logging).
 
     Returns:
         Steps, losses and throughput of the run.
@@ -192,6 +193,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         args=args,
         train_dataset=dataset,
         data_collator=VideoChatCollator(model.tokenizer.pad_token_id),
+        callbacks=callbacks,
     )
     resume = resolve_resume(cfg)
     if resume:
@@ -226,7 +228,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
 def load_train_config(path: str | None, overrides: list[str], flags: dict) -> TrainConfig:
     """Load a recipe: a shipped preset name (``videochatgpt_7b``, ``breakfast``) or a YAML path."""
-    if path and not Path(path).exists():
+    if path and not Path(path).is_file():  # a folder named like a preset must not shadow it
         preset = resources.files("videollm.train") / "recipes" / f"{path}.yaml"
         if not preset.is_file():
             raise ConfigError(f"recipe {path} is neither a file nor a shipped preset")
