@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from videollm.atomic import atomic_write_bytes
+from videollm.atomic import atomic_write_bytes, atomic_write_stream
 from videollm.errors import StorageError
 from videollm.storage.base import Storage, StorageNotFoundError, normalize_key
 
 logger = logging.getLogger(__name__)
-
-_COPY_CHUNK = 1 << 20
 
 
 def is_temp_name(name: str) -> bool:
@@ -25,27 +21,6 @@ def is_temp_name(name: str) -> bool:
     a half-written file is never taken for a finished one.
     """
     return name.startswith(".") and name.endswith(".tmp")
-
-
-def atomic_write_stream(src: BinaryIO, target: str | Path) -> Path:
-    """Copy the stream ``src`` into ``target`` via a temp file in the same folder + ``os.replace``.
-
-    Streams in chunks, so multi-GB files never sit in memory (``videollm.atomic`` writes bytes
-    it is handed whole). A failure leaves the old file as it was and no temp file behind.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            shutil.copyfileobj(src, f, _COPY_CHUNK)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
 
 
 def atomic_copy(src: str | Path, target: str | Path) -> Path:

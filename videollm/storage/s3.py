@@ -22,9 +22,9 @@ from minio import Minio
 from minio.error import S3Error
 from minio.helpers import check_bucket_name
 
+from videollm.atomic import atomic_write_stream
 from videollm.errors import StorageError
 from videollm.storage.base import Storage, StorageNotFoundError, join_key, relative_key
-from videollm.storage.local import atomic_write_stream
 from videollm.storage.retry import NOT_FOUND_CODES, with_retries
 from videollm.storage.settings import S3Settings
 from videollm.storage.stream import open_object
