@@ -128,6 +128,12 @@ def _cmd_runs_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from videollm.serve.launch import resolve_checkpoint, serve
+
+    return serve(resolve_checkpoint(args.checkpoint, args.model_uri), args.host, args.port)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from videollm.demo.run import run_demo
 
@@ -235,6 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", nargs="+", default=["model.train_mode", "optim.lr"])
     p.add_argument("--max-runs", dest="max_runs", type=int, default=20)
     p.set_defaults(func=_cmd_runs_compare)
+
+    p = sub.add_parser("serve", help="serve a checkpoint over HTTP with BentoML")
+    p.add_argument("--checkpoint", help="checkpoint folder or s3:// prefix")
+    p.add_argument(
+        "--model-uri", dest="model_uri", help="registry URI, e.g. models:/videollm@champion"
+    )
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("demo", help="build tiny models + videos and run every step offline")
     p.add_argument("--out", default="demo_out", help="where everything goes")

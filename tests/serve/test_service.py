@@ -1,0 +1,149 @@
+"""The BentoML service over real HTTP: answers, bad input, concurrency, readiness, auth."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from bento_server import TOKEN, start_server, stop_server
+from safetensors.torch import load_file
+
+from videollm.demo.videos import ClipSpec, write_truncated_video, write_video
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+QUESTION = "What colour is the video?"
+
+
+def _video(colour_data, colour: str) -> Path:
+    return next(p for p in sorted(colour_data["videos"].iterdir()) if p.name.startswith(colour))
+
+
+def _chat(server, path: Path, name: str | None = None, **fields):
+    data = {"question": QUESTION, "max_new_tokens": "8", **fields}
+    files = {"video": (name or path.name, path.read_bytes(), "video/mp4")}
+    return httpx.post(f"{server.url}/chat", data=data, files=files, headers=AUTH, timeout=60)
+
+
+def _error(response) -> str:
+    body = response.json()
+    return (body[0] if isinstance(body, list) else body)["error"]
+
+
+@pytest.mark.slow
+def test_chat_answers_with_timings(server, colour_data):
+    for colour in ("red", "green", "blue"):
+        response = _chat(server, _video(colour_data, colour))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["answer"] == colour
+        assert body["model_version"] == "ckpt"
+        assert set(body["timings"]) == {"decode_ms", "encode_ms", "generate_ms"}
+        assert all(v > 0 for v in body["timings"].values())
+
+
+@pytest.mark.slow
+def test_bentoml_client_chat_and_features(server, colour_data):
+    import bentoml
+
+    with bentoml.SyncHTTPClient(server.url, token=TOKEN, timeout=60) as client:
+        body = client.chat(video=_video(colour_data, "blue"), question=QUESTION, max_new_tokens=8)
+        assert body["answer"] == "blue"
+        feats = next(p for p in sorted(colour_data["features"].glob("green*.safetensors")))
+        body = client.chat_features(features=feats, question=QUESTION, max_new_tokens=8)
+        assert body["answer"] == "green"
+
+
+@pytest.mark.slow
+def test_extract_returns_the_same_features_as_offline(server, colour_data, tmp_path):
+    video = _video(colour_data, "red")
+    files = {"video": (video.name, video.read_bytes(), "video/mp4")}
+    response = httpx.post(f"{server.url}/extract", files=files, headers=AUTH, timeout=60)
+    assert response.status_code == 200
+    (tmp_path / "f.safetensors").write_bytes(response.content)
+    served = load_file(tmp_path / "f.safetensors")["features"]
+    offline = load_file(colour_data["features"] / f"{video.stem}.safetensors")["features"]
+    assert served.shape == offline.shape
+    assert (served.float() - offline.float()).abs().max() < 1e-2
+
+
+@pytest.mark.slow
+def test_bad_inputs_get_clear_4xx_and_the_server_stays_up(server, colour_data, tmp_path):
+    good = _video(colour_data, "green")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n" * 50)
+    cut = write_truncated_video(
+        next(colour_data["videos"].glob("*.mp4")), tmp_path / "cut.mp4", 0.3
+    )
+    long = write_video(
+        tmp_path / "long.mp4", ClipSpec("red", num_frames=60), fps=15
+    )  # 4 s > 2 s cap
+    big = tmp_path / "big.mp4"
+    big.write_bytes(good.read_bytes() + b"\0" * (2 << 20))
+    cases = [
+        (_chat(server, empty), 400, "empty"),
+        (_chat(server, text), 400, "video"),
+        (_chat(server, cut), 400, "video"),
+        (_chat(server, long), 400, "limit is 2 s"),
+        (_chat(server, big), 413, "limit"),
+        (_chat(server, good, question=""), 400, "question"),
+        (_chat(server, good, question="why " * 100), 400, "question"),
+        (_chat(server, good, max_new_tokens="500"), 400, "max_new_tokens"),
+    ]
+    for response, status, needle in cases:
+        assert response.status_code == status, response.text
+        assert needle in _error(response)
+        assert _chat(server, good).json()["answer"] == "green"  # the next valid request works
+
+
+@pytest.mark.slow
+def test_path_like_filenames_never_escape_the_request_dir(server, colour_data, tmp_path):
+    target = tmp_path / "escaped.mp4"
+    response = _chat(server, _video(colour_data, "red"), name=f"../../../../{target}")
+    assert response.status_code == 200
+    assert not target.exists()
+
+
+@pytest.mark.slow
+def test_twenty_concurrent_requests_are_all_answered(server, colour_data):
+    video = _video(colour_data, "blue")
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(lambda _: _chat(server, video), range(20)))
+    assert [r.status_code for r in responses] == [200] * 20
+    assert {r.json()["answer"] for r in responses} == {"blue"}
+
+
+@pytest.mark.slow
+def test_auth_and_open_health_endpoints(server, colour_data):
+    video = _video(colour_data, "red")
+    files = {"video": (video.name, video.read_bytes(), "video/mp4")}
+    response = httpx.post(
+        f"{server.url}/chat", data={"question": QUESTION}, files=files, timeout=60
+    )
+    assert response.status_code == 401
+    wrong = httpx.post(
+        f"{server.url}/chat", files=files, headers={"Authorization": "Bearer x"}, timeout=60
+    )
+    assert wrong.status_code == 401
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert "videollm_requests_total" in metrics and "videollm_videos_decoded_total" in metrics
+
+
+@pytest.mark.slow
+def test_not_ready_until_a_model_loads_and_auth_off(tmp_path):
+    srv = start_server(
+        tmp_path, {"VIDEOLLM_CHECKPOINT": str(tmp_path / "missing")}, wait_ready=False
+    )
+    try:
+        assert httpx.get(f"{srv.url}/readyz").status_code == 503
+        video = tmp_path / "v.mp4"
+        video.write_bytes(b"x")
+        files = {"video": ("v.mp4", b"x", "video/mp4")}
+        response = httpx.post(f"{srv.url}/chat", data={"question": "q"}, files=files, timeout=30)
+        assert response.status_code == 503  # no token needed when VIDEOLLM_API_TOKEN is unset
+    finally:
+        stop_server(srv)

@@ -1,0 +1,1 @@
+"""HTTP serving with BentoML: the engine (model + limits) and the service around it."""

@@ -1,0 +1,48 @@
+"""Serving settings, read from the environment so a container or Helm chart can set them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Limits and model location of the inference service.
+
+    Attributes:
+        checkpoint: Checkpoint folder (``VIDEOLLM_CHECKPOINT``).
+        device: ``auto``, ``cpu`` or ``cuda`` (``VIDEOLLM_DEVICE``).
+        max_upload_mb: Largest accepted upload (``VIDEOLLM_MAX_UPLOAD_MB``).
+        max_duration_s: Longest accepted video (``VIDEOLLM_MAX_DURATION_S``).
+        max_question_chars: Longest accepted question (``VIDEOLLM_MAX_QUESTION_CHARS``).
+        max_new_tokens: Cap on ``max_new_tokens`` per request (``VIDEOLLM_MAX_NEW_TOKENS``).
+        max_concurrent_generations: Generations running at once; bounds memory
+            (``VIDEOLLM_MAX_CONCURRENT_GENERATIONS``).
+    """
+
+    checkpoint: str
+    device: str = "auto"
+    max_upload_mb: int = 200
+    max_duration_s: int = 600
+    max_question_chars: int = 2000
+    max_new_tokens: int = 512
+    max_concurrent_generations: int = 2
+
+    @classmethod
+    def from_env(cls) -> ServeConfig:
+        """Build from ``VIDEOLLM_*`` environment variables."""
+        return cls(
+            checkpoint=os.environ.get("VIDEOLLM_CHECKPOINT", ""),
+            device=os.environ.get("VIDEOLLM_DEVICE", "auto"),
+            max_upload_mb=_int("VIDEOLLM_MAX_UPLOAD_MB", 200),
+            max_duration_s=_int("VIDEOLLM_MAX_DURATION_S", 600),
+            max_question_chars=_int("VIDEOLLM_MAX_QUESTION_CHARS", 2000),
+            max_new_tokens=_int("VIDEOLLM_MAX_NEW_TOKENS", 512),
+            max_concurrent_generations=_int("VIDEOLLM_MAX_CONCURRENT_GENERATIONS", 2),
+        )

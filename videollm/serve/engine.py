@@ -1,0 +1,158 @@
+"""The inference engine: one loaded model, request limits, timings. No HTTP in here.
+
+The BentoML service is a thin shell around it, so every rule (what is a bad request, how long
+each stage took) is plain Python that tests can call directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from videollm.config import from_dict
+from videollm.errors import FeatureFormatError, VideoDecodeError, VideoLLMError
+from videollm.eval.generate import GenerationArgs, generate_answers
+from videollm.features.encoder import VideoEncoder
+from videollm.features.extract import ExtractConfig
+from videollm.features.pooling import pool
+from videollm.model.video_llm import VideoLLM
+from videollm.serve.config import ServeConfig
+from videollm.video.decode import read_video
+
+logger = logging.getLogger(__name__)
+
+
+class BadRequest(VideoLLMError, ValueError):
+    """The request is invalid; the message says which field and why (HTTP 400/413)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Answer:
+    """An answer with the time each stage took, in milliseconds."""
+
+    answer: str
+    decode_ms: float
+    encode_ms: float
+    generate_ms: float
+
+
+class Engine:
+    """Loads the model and encoder once; answers questions about videos or features."""
+
+    def __init__(self, cfg: ServeConfig) -> None:
+        if not cfg.checkpoint:
+            raise VideoLLMError("no checkpoint to serve: set VIDEOLLM_CHECKPOINT")
+        self.cfg = cfg
+        self.model = VideoLLM.from_checkpoint(cfg.checkpoint, device=cfg.device)
+        ckpt = self.model.checkpoint_config
+        self.extract_cfg = from_dict(ExtractConfig, dict(ckpt.extract))
+        device = str(next(self.model.projector.parameters()).device)
+        self.encoder = VideoEncoder(self.extract_cfg.encoder, self.extract_cfg.layer, device)
+        self.version = Path(cfg.checkpoint).name
+        # Generation holds the KV cache; bounding concurrency bounds memory.
+        self._generation_slots = threading.BoundedSemaphore(cfg.max_concurrent_generations)
+        self._encode_lock = threading.Lock()
+        logger.info("serving %s (%d video tokens)", cfg.checkpoint, ckpt.num_video_tokens)
+
+    # ---- validation -------------------------------------------------------------------
+    def check_question(self, question: str | None, max_new_tokens: int) -> None:
+        """Reject a missing or over-long question and an over-large ``max_new_tokens``."""
+        if not question or not question.strip():
+            raise BadRequest("question: required and must not be empty")
+        if len(question) > self.cfg.max_question_chars:
+            raise BadRequest(
+                f"question: {len(question)} characters, the limit is {self.cfg.max_question_chars}"
+            )
+        if not 1 <= max_new_tokens <= self.cfg.max_new_tokens:
+            raise BadRequest(f"max_new_tokens: must be between 1 and {self.cfg.max_new_tokens}")
+
+    def check_upload(self, path: Path, what: str = "video") -> None:
+        """Reject an empty or over-sized upload."""
+        size = path.stat().st_size
+        if size == 0:
+            raise BadRequest(f"{what}: the uploaded file is empty")
+        if size > self.cfg.max_upload_mb * 2**20:
+            raise BadRequest(
+                f"{what}: {size} bytes exceeds {self.cfg.max_upload_mb} MB", status=413
+            )
+
+    # ---- stages -----------------------------------------------------------------------
+    def features_of(self, video: Path) -> tuple[torch.Tensor, float, float]:
+        """Decode and encode an uploaded video; returns features, decode ms, encode ms."""
+        self.check_upload(video)
+        start = time.perf_counter()
+        try:
+            sampled = read_video(
+                video, self.extract_cfg.num_frames, self.extract_cfg.resize_shortest
+            )
+        except VideoDecodeError as err:
+            # The reason quotes the server's temp path; the client only needs what went wrong.
+            raise BadRequest(f"video: {err.reason.replace(str(video), 'the upload')}") from err
+        if sampled.duration_s > self.cfg.max_duration_s:
+            raise BadRequest(
+                f"video: {sampled.duration_s:.0f} s long, the limit is {self.cfg.max_duration_s} s"
+            )
+        decoded = time.perf_counter()
+        with self._encode_lock:
+            feats = pool(self.encoder.encode(sampled.frames), self.extract_cfg)
+        return feats, (decoded - start) * 1e3, (time.perf_counter() - decoded) * 1e3
+
+    def check_features(self, features: torch.Tensor) -> None:
+        """Reject features whose shape does not match the model."""
+        ckpt = self.model.checkpoint_config
+        expected = (ckpt.num_video_tokens, ckpt.feature_dim)
+        if tuple(features.shape) != expected:
+            raise BadRequest(f"features: shape {tuple(features.shape)}, the model needs {expected}")
+
+    def generate(
+        self,
+        features: torch.Tensor,
+        question: str,
+        history: list[dict[str, str]],
+        args: GenerationArgs,
+    ) -> tuple[str, float]:
+        """Answer ``question`` about ``features``; returns the answer and generate ms."""
+        turns = list(history)
+        turns.append({"from": "human", "value": question if turns else f"<video>\n{question}"})
+        start = time.perf_counter()
+        with self._generation_slots:
+            answer = generate_answers(self.model, [turns], [features], args)[0]
+        return answer, (time.perf_counter() - start) * 1e3
+
+    def answer_video(
+        self, video: Path, question: str, history: list[dict[str, str]], args: GenerationArgs
+    ) -> Answer:
+        """The whole ``/chat`` path: validate, decode, encode, generate."""
+        self.check_question(question, args.max_new_tokens)
+        feats, decode_ms, encode_ms = self.features_of(video)
+        text, generate_ms = self.generate(feats, question, history, args)
+        return Answer(text, decode_ms, encode_ms, generate_ms)
+
+    def answer_features(
+        self,
+        features_file: Path,
+        question: str,
+        history: list[dict[str, str]],
+        args: GenerationArgs,
+    ) -> Answer:
+        """The ``/chat_features`` path: a safetensors upload instead of a video."""
+        from videollm.features.store import load_features
+
+        self.check_question(question, args.max_new_tokens)
+        self.check_upload(features_file, "features")
+        try:
+            feats, _ = load_features(features_file)
+        except FeatureFormatError as err:
+            raise BadRequest(f"features: {err}") from err
+        self.check_features(feats)
+        text, generate_ms = self.generate(feats, question, history, args)
+        return Answer(text, 0.0, 0.0, generate_ms)

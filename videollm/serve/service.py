@@ -1,0 +1,145 @@
+"""The BentoML service: ``bentoml serve videollm.serve.service:VideoLLMService``.
+
+The model loads in a background thread at start-up; ``/readyz`` turns 200 once it has, and
+API calls before that get 503. Every rule lives in :class:`~videollm.serve.engine.Engine`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from http import HTTPStatus
+from pathlib import Path
+from typing import Annotated, Any
+
+import bentoml
+from bentoml.exceptions import BentoMLException
+from bentoml.validators import ContentType
+
+from videollm.eval.generate import GenerationArgs
+from videollm.serve.config import ServeConfig
+from videollm.serve.engine import Answer, BadRequest, Engine
+from videollm.serve.middleware import GuardMiddleware
+
+logger = logging.getLogger(__name__)
+CONFIG = ServeConfig.from_env()
+
+requests_total = bentoml.metrics.Counter(
+    name="videollm_requests_total",
+    documentation="Requests by API and outcome",
+    labelnames=["api", "outcome"],
+)
+videos_decoded = bentoml.metrics.Counter(
+    name="videollm_videos_decoded_total", documentation="Videos decoded"
+)
+
+
+def _http_error(err: BadRequest) -> BentoMLException:
+    return BentoMLException(str(err), error_code=HTTPStatus(err.status))
+
+
+@bentoml.service(
+    resources={"cpu": "2"},
+    traffic={"timeout": 300, "max_concurrency": 32},
+)
+class VideoLLMService:
+    """Answers questions about uploaded videos (or precomputed features)."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.load_error: str | None = None
+        threading.Thread(target=self._load, name="videollm-load", daemon=True).start()
+
+    def _load(self) -> None:
+        try:
+            self.engine = Engine(CONFIG)
+        except Exception as err:  # reported through /readyz and every API call
+            logger.exception("model failed to load")
+            self.load_error = str(err)
+
+    def __is_ready__(self) -> bool:
+        return self.engine is not None
+
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            reason = self.load_error or "the model is still loading"
+            raise BentoMLException(reason, error_code=HTTPStatus.SERVICE_UNAVAILABLE)
+        return self.engine
+
+    def _reply(self, api: str, answer: Answer) -> dict[str, Any]:
+        requests_total.labels(api=api, outcome="ok").inc()
+        return {
+            "answer": answer.answer,
+            "model_version": self._engine().version,
+            "timings": {
+                "decode_ms": round(answer.decode_ms, 2),
+                "encode_ms": round(answer.encode_ms, 2),
+                "generate_ms": round(answer.generate_ms, 2),
+            },
+        }
+
+    @bentoml.api
+    def chat(
+        self,
+        video: Annotated[Path, ContentType("video/*")],
+        question: str = "",
+        history: list[dict[str, str]] | None = None,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+    ) -> dict[str, Any]:
+        """Answer ``question`` about an uploaded video."""
+        engine = self._engine()
+        try:
+            answer = engine.answer_video(
+                video, question, history or [], GenerationArgs(max_new_tokens, temperature)
+            )
+        except BadRequest as err:
+            requests_total.labels(api="chat", outcome="bad_request").inc()
+            raise _http_error(err) from err
+        videos_decoded.inc()
+        return self._reply("chat", answer)
+
+    @bentoml.api
+    def chat_features(
+        self,
+        features: Path,
+        question: str = "",
+        history: list[dict[str, str]] | None = None,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+    ) -> dict[str, Any]:
+        """Answer ``question`` about precomputed features (a ``.safetensors`` upload)."""
+        engine = self._engine()
+        try:
+            answer = engine.answer_features(
+                features, question, history or [], GenerationArgs(max_new_tokens, temperature)
+            )
+        except BadRequest as err:
+            requests_total.labels(api="chat_features", outcome="bad_request").inc()
+            raise _http_error(err) from err
+        return self._reply("chat_features", answer)
+
+    @bentoml.api
+    def extract(
+        self, video: Annotated[Path, ContentType("video/*")], context: bentoml.Context
+    ) -> Annotated[Path, ContentType("application/octet-stream")]:
+        """Return the features of an uploaded video as a ``.safetensors`` file."""
+        from videollm.features.store import save_features
+
+        engine = self._engine()
+        try:
+            feats, _, _ = engine.features_of(video)
+        except BadRequest as err:
+            requests_total.labels(api="extract", outcome="bad_request").inc()
+            raise _http_error(err) from err
+        videos_decoded.inc()
+        requests_total.labels(api="extract", outcome="ok").inc()
+        # The request's own temp dir: BentoML deletes it after the response is sent.
+        return save_features(
+            Path(context.temp_dir) / "features.safetensors",
+            feats,
+            {"encoder": engine.extract_cfg.encoder},
+        )
+
+
+VideoLLMService.add_asgi_middleware(GuardMiddleware, max_upload_mb=CONFIG.max_upload_mb)
