@@ -19,3 +19,4 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     assert (Path(summary["eval"]["dir"]) / "predictions.jsonl").is_file()
     assert summary["train"]["last_loss"] < summary["train"]["first_loss"]
     assert summary["chat"]["answer"] == summary["chat"]["truth"]
+    assert summary["champion"].startswith("models:/videollm@champion (version ")

@@ -21,7 +21,7 @@ from videollm.demo.videos import SyntheticVideo, make_synthetic_videos
 from videollm.eval.evaluate import EvalConfig
 from videollm.features.extract import ExtractConfig
 from videollm.steps import run_convert, run_evaluate, run_extract, run_train
-from videollm.tracking import tracking_uri
+from videollm.tracking import select_champion, tracking_uri
 from videollm.train.recipe import load_train_config
 from videollm.video.paths import video_id
 
@@ -93,6 +93,8 @@ def run_demo(
         )
     )
     answer = chat(ckpt, videos[0].path, COLOUR_QUESTION)
+    experiment = os.environ.get("MLFLOW_EXPERIMENT_NAME", "videollm")
+    champion = select_champion(experiment, "val/exact_match", "max", "videollm")
     return {
         "models": {"encoder": encoder, "llm": llm},
         "videos": str(videos_dir),
@@ -106,6 +108,12 @@ def run_demo(
         },
         "eval": {"dir": str(eval_dir), "metrics": metrics},
         "mlflow": tracking_uri(),
+        "champion": f"models:/videollm@champion (version {champion.champion_version})",
+        "serve": "videollm serve --model-uri models:/videollm@champion --port 3000",
+        "ask": (
+            f'curl -F "video=@{videos[0].path};type=video/mp4" '
+            f'-F "question={COLOUR_QUESTION}" http://127.0.0.1:3000/chat'
+        ),
         "chat": {
             "video": str(videos[0].path),
             "question": COLOUR_QUESTION,
