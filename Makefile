@@ -35,6 +35,7 @@ format: install
 bench: install
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/serve.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache

@@ -39,15 +39,19 @@ def _status(url: str) -> int:
         return 0
 
 
-def start_server(root: Path, env: dict[str, str], wait_ready: bool = True) -> Server:
-    """Start the service; wait until it answers (and is ready, if asked)."""
+SERVICE = "videollm.serve.service:VideoLLMService"
+
+
+def start_server(
+    root: Path, env: dict[str, str], wait_ready: bool = True, target: str = SERVICE
+) -> Server:
+    """Start ``target`` (the service, or a Bento tag); wait until it answers (and is ready)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     bentoml = Path(sys.executable).parent / "bentoml"
     log = root / f"serve-{port}.log"
     proc = subprocess.Popen(
-        [str(bentoml), "serve", "videollm.serve.service:VideoLLMService", "--host", "127.0.0.1",
-         "--port", str(port)],
+        [str(bentoml), "serve", target, "--host", "127.0.0.1", "--port", str(port)],
         env={**os.environ, "BENTOML_HOME": str(root / "bentoml"), **env},
         stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip

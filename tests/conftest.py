@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,9 @@ from videollm.demo.run import write_colour_annotations
 from videollm.demo.tiny_models import build_tiny_clip, build_tiny_llm
 from videollm.demo.videos import make_synthetic_videos
 from videollm.features.extract import ExtractConfig, extract
+
+# BentoML reads its home once per process: keep the tests' models and Bentos out of ~/bentoml.
+os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="videollm-tests-bentoml-")
 
 # Fixture modules (real servers) live next to this file; make them importable as plugins.
 sys.path.insert(0, str(Path(__file__).parent))

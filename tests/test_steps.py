@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 
 from videollm.config import load_config
 from videollm.data.convert import ConvertConfig
+from videollm.errors import ConfigError
 from videollm.eval.evaluate import EvalConfig
 from videollm.features.extract import ExtractConfig
 from videollm.lineage import META_FILE
@@ -165,3 +166,33 @@ def test_remote_mlflow_proxies_artifacts_to_s3_and_registers_the_champion(
     keys = resolve("s3://mlflow")[0].list("artifacts/")
     assert any(k.endswith("plots/loss.png") for k in keys)
     assert any(k.endswith("predictions.jsonl") for k in keys)
+
+
+@pytest.mark.slow
+def test_sharded_s3_extraction_splits_the_videos_and_reads_back_as_one(
+    colour_data, tiny_clip_dir, s3_env, tmp_path, monkeypatch
+):
+    from videollm.features.store import feature_path
+    from videollm.steps import stage_in
+    from videollm.video.paths import list_videos
+
+    upload_dir(colour_data["videos"], "s3://videos/sharded")
+    cfg = ExtractConfig(encoder=str(tiny_clip_dir), num_frames=8, num_workers=0)
+    done = []
+    for index in range(3):
+        # Each shard on its own "machine": it downloads only its own videos.
+        monkeypatch.setenv("VIDEOLLM_CACHE_DIR", str(tmp_path / f"cache{index}"))
+        result = run_extract("s3://videos/sharded", "s3://work/sharded", cfg, shard=(index, 3))
+        downloaded = list_videos(tmp_path / f"cache{index}")
+        assert len(downloaded) == result.done
+        done.append(result.done)
+    assert sum(done) == 24 and all(n > 0 for n in done)
+
+    work, _ = resolve("s3://work")
+    keys = [k for k in work.list("sharded/") if k.endswith(".safetensors")]
+    assert len(keys) == 24 and {k.split("/")[1] for k in keys} == {f"shard-00{i}" for i in range(3)}
+    local = stage_in("s3://work/sharded")
+    for vid, _ in list_videos(colour_data["videos"]):
+        assert feature_path(local, vid).is_file()
+    with pytest.raises(ConfigError, match="shard 3 of 3"):
+        run_extract("s3://videos/sharded", "s3://work/sharded", cfg, shard=(3, 3))

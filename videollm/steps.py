@@ -19,9 +19,10 @@ from typing import Any
 
 from videollm.config import to_dict
 from videollm.data.convert import ConvertConfig, ConvertResult, convert
+from videollm.errors import ConfigError
 from videollm.eval.evaluate import EvalConfig, evaluate
 from videollm.features.extract import ExtractConfig, ExtractResult, extract
-from videollm.features.store import MANIFEST_NAME
+from videollm.features.store import MANIFEST_NAME, shard_dir
 from videollm.lineage import META_FILE, build_meta, content_digest, write_meta
 from videollm.storage import is_remote, join, resolve
 from videollm.storage.sync import download_prefix, upload_dir, upload_file
@@ -36,6 +37,7 @@ from videollm.tracking import (
 from videollm.tracking.callback import MlflowTrainCallback
 from videollm.train.config import TrainConfig
 from videollm.train.recipe import TrainResult, records_file, train
+from videollm.video.paths import VIDEO_EXTENSIONS, in_shard, video_id
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,21 @@ def stage_in(uri: str) -> Path:
         storage.get(key, local)
         return local
     return download_prefix(uri, cache_dir(uri))
+
+
+def stage_in_videos(uri: str, shard: tuple[int, int] | None = None) -> Path:
+    """Like :func:`stage_in`, but a remote folder of videos only downloads ``shard``'s videos."""
+    if shard is None or not is_remote(uri):
+        return stage_in(uri)
+    storage, key = resolve(uri)
+    if key and storage.exists(key):  # a list file, not a folder
+        return stage_in(uri)
+
+    def mine(rel: str) -> bool:
+        path = Path(rel)
+        return path.suffix.lower() in VIDEO_EXTENSIONS and in_shard(video_id(path), *shard)
+
+    return download_prefix(uri, cache_dir(uri), keep=mine)
 
 
 @contextmanager
@@ -97,10 +114,23 @@ def _active_run_id() -> str | None:
     return run.info.run_id if run else None
 
 
-def run_extract(videos: str, out: str, cfg: ExtractConfig) -> ExtractResult:
-    """Extract features of ``videos`` (folder, list file or URI) into ``out`` (folder or URI)."""
-    with step_run("extract", to_dict(cfg) | {"videos": videos, "out": out}):
-        local_videos = stage_in(videos)
+def run_extract(
+    videos: str, out: str, cfg: ExtractConfig, shard: tuple[int, int] | None = None
+) -> ExtractResult:
+    """Extract features of ``videos`` (folder, list file or URI) into ``out`` (folder or URI).
+
+    With ``shard=(index, count)`` only that shard's videos are fetched and extracted, into
+    ``out/shard-NNN``; training and evaluation read a sharded features folder as one.
+    """
+    params = to_dict(cfg) | {"videos": videos, "out": out}
+    if shard is not None:
+        index, count = shard
+        if not 0 <= index < count:
+            raise ConfigError(f"shard {index} of {count}: need 0 <= index < count")
+        out = shard_dir(out, index)
+        params |= {"shard": index, "num_shards": count}
+    with step_run("extract", params):
+        local_videos = stage_in_videos(videos, shard)
         with stage_out(out) as local_out:
             on_saved = None
             if is_remote(out):
@@ -109,7 +139,7 @@ def run_extract(videos: str, out: str, cfg: ExtractConfig) -> ExtractResult:
                     upload_file(path, join(out, path.name))
                     upload_file(local_out / MANIFEST_NAME, join(out, MANIFEST_NAME))
 
-            result = extract(local_videos, local_out, cfg, on_saved=on_saved)
+            result = extract(local_videos, local_out, cfg, on_saved=on_saved, shard=shard)
             _finish("extract", local_out, to_dict(cfg), {"videos": (videos, local_videos)})
         log_metrics(
             {

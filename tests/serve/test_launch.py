@@ -31,3 +31,13 @@ def test_bad_requests_are_named():
         resolve_checkpoint(model_uri="runs:/abc/model")
     with pytest.raises(VideoLLMError, match="cannot resolve models:/nope@champion"):
         resolve_checkpoint(model_uri="models:/nope@champion")
+
+
+def test_serve_config_picks_one_model_source():
+    from videollm.serve.config import ServeConfig
+    from videollm.serve.engine import locate
+
+    with pytest.raises(VideoLLMError, match="only one of"):
+        locate(ServeConfig(checkpoint="a", model_uri="models:/x@champion"))
+    with pytest.raises(VideoLLMError, match="videollm package"):
+        locate(ServeConfig())  # nothing configured and nothing packaged

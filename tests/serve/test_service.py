@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -97,6 +98,10 @@ def test_bad_inputs_get_clear_4xx_and_the_server_stays_up(server, colour_data, t
         assert response.status_code == status, response.text
         assert needle in _error(response)
         assert _chat(server, good).json()["answer"] == "green"  # the next valid request works
+    # The text file and the truncated video were counted as decode failures.
+    metrics = httpx.get(f"{server.url}/metrics").text
+    counts = re.findall(r"^videollm_decode_failures_total(?:\{[^}]*\})? (\S+)$", metrics, re.M)
+    assert counts and float(counts[0]) >= 2
 
 
 @pytest.mark.slow

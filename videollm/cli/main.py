@@ -131,7 +131,26 @@ def _cmd_runs_compare(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from videollm.serve.launch import resolve_checkpoint, serve
 
-    return serve(resolve_checkpoint(args.checkpoint, args.model_uri), args.host, args.port)
+    if args.bento:
+        if args.checkpoint or args.model_uri:
+            raise VideoLLMError("give one of --bento, --checkpoint or --model-uri")
+        return serve(bento=args.bento, host=args.host, port=args.port)
+    checkpoint = resolve_checkpoint(args.checkpoint, args.model_uri)
+    return serve(checkpoint, host=args.host, port=args.port)
+
+
+def _cmd_package(args: argparse.Namespace) -> int:
+    from videollm.serve.package import package
+
+    done = package(args.checkpoint, args.model_uri, build=not args.no_build)
+    print(f"BentoML model: {done.model_tag}")
+    for key, value in sorted(done.labels.items()):
+        print(f"  {key}: {value}")
+    if done.bento_tag:
+        print(f"Bento: {done.bento_tag}")
+        print(f"serve it:      videollm serve --bento {done.bento_tag}")
+        print(f"containerize:  bentoml containerize {done.bento_tag}")
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -242,7 +261,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-runs", dest="max_runs", type=int, default=20)
     p.set_defaults(func=_cmd_runs_compare)
 
-    p = sub.add_parser("serve", help="serve a checkpoint over HTTP with BentoML")
+    p = sub.add_parser(
+        "package", help="save a checkpoint or the MLflow champion as a BentoML model and Bento"
+    )
+    p.add_argument("--checkpoint", help="checkpoint folder or s3:// prefix")
+    p.add_argument(
+        "--model-uri", dest="model_uri", help="registry URI, e.g. models:/videollm@champion"
+    )
+    p.add_argument(
+        "--no-build", dest="no_build", action="store_true", help="only save the BentoML model"
+    )
+    p.set_defaults(func=_cmd_package)
+
+    p = sub.add_parser("serve", help="serve a checkpoint, registry model or Bento over HTTP")
+    p.add_argument("--bento", help="a Bento tag from `videollm package`, e.g. videollm:latest")
     p.add_argument("--checkpoint", help="checkpoint folder or s3:// prefix")
     p.add_argument(
         "--model-uri", dest="model_uri", help="registry URI, e.g. models:/videollm@champion"

@@ -39,7 +39,7 @@ from videollm.features.store import (
     save_features,
 )
 from videollm.video.decode import SampledVideo, read_video
-from videollm.video.paths import list_videos
+from videollm.video.paths import in_shard, list_videos
 
 __all__ = ["ExtractConfig", "ExtractResult", "extract", "features_for_video"]
 
@@ -172,6 +172,7 @@ def extract(
     out_dir: str | Path,
     cfg: ExtractConfig,
     on_saved: Callable[[Path], None] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> ExtractResult:
     """Extract features of every video under ``videos`` into ``out_dir``.
 
@@ -181,6 +182,7 @@ def extract(
         cfg: Extraction settings.
         on_saved: Called with each feature file once it and its manifest line are written
             (e.g. to upload it at once, so an interrupted remote run loses nothing finished).
+        shard: ``(index, count)``: only this shard's videos (see :func:`in_shard`).
 
     Returns:
         Counts, failures and throughput. ``failed > 0`` means some videos were unusable.
@@ -192,7 +194,10 @@ def extract(
     start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    todo, skipped = _plan(list_videos(videos), out, cfg)
+    pairs = list_videos(videos)
+    if shard is not None:
+        pairs = [(vid, path) for vid, path in pairs if in_shard(vid, *shard)]
+    todo, skipped = _plan(pairs, out, cfg)
     result = ExtractResult(skipped=skipped)
     # Failed videos are retried on every run, so the file describes the latest run only.
     (out / FAILURES_NAME).write_text("")

@@ -11,6 +11,7 @@ Video-ChatGPT's ``.pkl`` features (unpickling runs code from the file: trusted f
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 FEATURES_KEY = "features"
 SUFFIX = ".safetensors"
 MANIFEST_NAME = "manifest.jsonl"
+SHARD_PREFIX = "shard-"
 FAILURES_NAME = "failures.jsonl"
 METADATA_KEYS = (
     "encoder",
@@ -50,8 +52,20 @@ METADATA_KEYS = (
 
 
 def feature_path(out_dir: str | Path, video_id: str) -> Path:
-    """Where the features of ``video_id`` live under ``out_dir``."""
-    return Path(out_dir) / f"{video_id}{SUFFIX}"
+    """Where the features of ``video_id`` live under ``out_dir``.
+
+    Sharded extraction (the pipeline's parallel extract tasks) writes ``shard-NNN/``
+    subfolders; a video found in one of them is read from there.
+    """
+    path = Path(out_dir) / f"{video_id}{SUFFIX}"
+    if path.is_file():
+        return path
+    return next(Path(out_dir).glob(f"{SHARD_PREFIX}*/{glob.escape(video_id)}{SUFFIX}"), path)
+
+
+def shard_dir(out_dir: str, index: int) -> str:
+    """The subfolder (or sub-prefix) shard ``index`` of a sharded extraction writes to."""
+    return f"{out_dir.rstrip('/')}/{SHARD_PREFIX}{index:03d}"
 
 
 def _as_str(value: Any) -> str:

@@ -88,6 +88,15 @@ class CheckpointConfig:
                 f"{directory} is not a videollm checkpoint: {CONFIG_FILE} missing"
             )
         try:
-            return from_dict(cls, json.loads(path.read_text()))
+            config = from_dict(cls, json.loads(path.read_text()))
         except (ValueError, TypeError) as err:
             raise CheckpointError(f"{path}: invalid checkpoint config: {err}") from err
+        # ``./`` paths point inside the checkpoint (base models bundled by ``videollm package``).
+        config.model.llm = _inside(directory, config.model.llm)
+        if isinstance(config.extract.get("encoder"), str):
+            config.extract["encoder"] = _inside(directory, config.extract["encoder"])
+        return config
+
+
+def _inside(directory: str | Path, ref: str) -> str:
+    return str(Path(directory) / ref[2:]) if ref.startswith("./") else ref

@@ -16,7 +16,10 @@ class ServeConfig:
     """Limits and model location of the inference service.
 
     Attributes:
-        checkpoint: Checkpoint folder (``VIDEOLLM_CHECKPOINT``).
+        checkpoint: Checkpoint folder or ``s3://`` URI (``VIDEOLLM_CHECKPOINT``).
+        model_uri: Or an MLflow registry URI such as ``models:/videollm@champion``
+            (``VIDEOLLM_MODEL_URI``). With neither, the BentoML model ``videollm`` is served
+            (what a Bento built by ``videollm package`` holds).
         device: ``auto``, ``cpu`` or ``cuda`` (``VIDEOLLM_DEVICE``).
         max_upload_mb: Largest accepted upload (``VIDEOLLM_MAX_UPLOAD_MB``).
         max_duration_s: Longest accepted video (``VIDEOLLM_MAX_DURATION_S``).
@@ -24,25 +27,35 @@ class ServeConfig:
         max_new_tokens: Cap on ``max_new_tokens`` per request (``VIDEOLLM_MAX_NEW_TOKENS``).
         max_concurrent_generations: Generations running at once; bounds memory
             (``VIDEOLLM_MAX_CONCURRENT_GENERATIONS``).
+        batch_max_frames: Most frames per batched encoder pass across concurrent requests
+            (``VIDEOLLM_BATCH_MAX_FRAMES``).
+        batch_latency_ms: How long a request waits for others to batch its encoder pass with
+            (``VIDEOLLM_BATCH_LATENCY_MS``).
     """
 
-    checkpoint: str
+    checkpoint: str = ""
+    model_uri: str = ""
     device: str = "auto"
     max_upload_mb: int = 200
     max_duration_s: int = 600
     max_question_chars: int = 2000
     max_new_tokens: int = 512
     max_concurrent_generations: int = 2
+    batch_max_frames: int = 400
+    batch_latency_ms: int = 10
 
     @classmethod
     def from_env(cls) -> ServeConfig:
         """Build from ``VIDEOLLM_*`` environment variables."""
         return cls(
             checkpoint=os.environ.get("VIDEOLLM_CHECKPOINT", ""),
+            model_uri=os.environ.get("VIDEOLLM_MODEL_URI", ""),
             device=os.environ.get("VIDEOLLM_DEVICE", "auto"),
             max_upload_mb=_int("VIDEOLLM_MAX_UPLOAD_MB", 200),
             max_duration_s=_int("VIDEOLLM_MAX_DURATION_S", 600),
             max_question_chars=_int("VIDEOLLM_MAX_QUESTION_CHARS", 2000),
             max_new_tokens=_int("VIDEOLLM_MAX_NEW_TOKENS", 512),
             max_concurrent_generations=_int("VIDEOLLM_MAX_CONCURRENT_GENERATIONS", 2),
+            batch_max_frames=_int("VIDEOLLM_BATCH_MAX_FRAMES", 400),
+            batch_latency_ms=_int("VIDEOLLM_BATCH_LATENCY_MS", 10),
         )

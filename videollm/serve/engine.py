@@ -21,8 +21,10 @@ from videollm.features.encoder import VideoEncoder
 from videollm.features.extract import ExtractConfig
 from videollm.features.pooling import pool
 from videollm.model.video_llm import VideoLLM
+from videollm.serve.batcher import Batcher
 from videollm.serve.config import ServeConfig
-from videollm.video.decode import read_video
+from videollm.serve.launch import ModelSource, bento_model, locate_model
+from videollm.video.decode import SampledVideo, read_video
 
 logger = logging.getLogger(__name__)
 
@@ -45,23 +47,34 @@ class Answer:
     generate_ms: float
 
 
+def locate(cfg: ServeConfig) -> ModelSource:
+    """The model ``cfg`` asks for: a checkpoint, a registry URI, or the packaged Bento model."""
+    if cfg.checkpoint and cfg.model_uri:
+        raise VideoLLMError("set only one of VIDEOLLM_CHECKPOINT and VIDEOLLM_MODEL_URI")
+    if cfg.checkpoint or cfg.model_uri:
+        return locate_model(cfg.checkpoint or None, cfg.model_uri or None)
+    return bento_model()
+
+
 class Engine:
     """Loads the model and encoder once; answers questions about videos or features."""
 
-    def __init__(self, cfg: ServeConfig) -> None:
-        if not cfg.checkpoint:
-            raise VideoLLMError("no checkpoint to serve: set VIDEOLLM_CHECKPOINT")
+    def __init__(self, cfg: ServeConfig, source: ModelSource | None = None) -> None:
         self.cfg = cfg
-        self.model = VideoLLM.from_checkpoint(cfg.checkpoint, device=cfg.device)
+        source = source or locate(cfg)
+        self.model = VideoLLM.from_checkpoint(source.path, device=cfg.device)
         ckpt = self.model.checkpoint_config
         self.extract_cfg = from_dict(ExtractConfig, dict(ckpt.extract))
         device = str(next(self.model.projector.parameters()).device)
         self.encoder = VideoEncoder(self.extract_cfg.encoder, self.extract_cfg.layer, device)
-        self.version = Path(cfg.checkpoint).name
+        self.version = source.version
         # Generation holds the KV cache; bounding concurrency bounds memory.
         self._generation_slots = threading.BoundedSemaphore(cfg.max_concurrent_generations)
-        self._encode_lock = threading.Lock()
-        logger.info("serving %s (%d video tokens)", cfg.checkpoint, ckpt.num_video_tokens)
+        # One thread runs the encoder, on the frames of all requests waiting at that moment.
+        self.batcher = Batcher(
+            self.encoder.encode_pixels, cfg.batch_max_frames, cfg.batch_latency_ms
+        )
+        logger.info("serving %s (%d video tokens)", source.version, ckpt.num_video_tokens)
 
     # ---- validation -------------------------------------------------------------------
     def check_question(self, question: str | None, max_new_tokens: int) -> None:
@@ -89,7 +102,15 @@ class Engine:
     def features_of(self, video: Path) -> tuple[torch.Tensor, float, float]:
         """Decode and encode an uploaded video; returns features, decode ms, encode ms."""
         self.check_upload(video)
-        start = time.perf_counter()
+        with self.batcher.coming():  # the encoder batch waits for this request while it decodes
+            start = time.perf_counter()
+            sampled = self._decode(video)
+            decoded = time.perf_counter()
+            tokens = self.batcher.submit(self.encoder.preprocess(sampled.frames))
+        feats = pool(tokens, self.extract_cfg)
+        return feats, (decoded - start) * 1e3, (time.perf_counter() - decoded) * 1e3
+
+    def _decode(self, video: Path) -> SampledVideo:
         try:
             sampled = read_video(
                 video, self.extract_cfg.num_frames, self.extract_cfg.resize_shortest
@@ -101,10 +122,7 @@ class Engine:
             raise BadRequest(
                 f"video: {sampled.duration_s:.0f} s long, the limit is {self.cfg.max_duration_s} s"
             )
-        decoded = time.perf_counter()
-        with self._encode_lock:
-            feats = pool(self.encoder.encode(sampled.frames), self.extract_cfg)
-        return feats, (decoded - start) * 1e3, (time.perf_counter() - decoded) * 1e3
+        return sampled
 
     def check_features(self, features: torch.Tensor) -> None:
         """Reject features whose shape does not match the model."""

@@ -1,4 +1,9 @@
-"""``videollm serve``: resolve what to serve, then run ``bentoml serve`` on it."""
+"""What ``videollm serve`` serves, and running ``bentoml serve`` on it.
+
+A model can come from a checkpoint path or ``s3://`` URI, an MLflow registry URI
+(``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``), or a BentoML model packaged by
+``videollm package`` (the default inside a Bento).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from videollm.errors import VideoLLMError
@@ -13,26 +19,67 @@ from videollm.errors import VideoLLMError
 logger = logging.getLogger(__name__)
 
 SERVICE = "videollm.serve.service:VideoLLMService"
+BENTO_MODEL = "videollm"  # the BentoML model name ``videollm package`` writes
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A local checkpoint folder and where it came from.
+
+    Attributes:
+        path: The checkpoint folder (config + trained weights).
+        version: What ``/chat`` reports as ``model_version``.
+        labels: Provenance: MLflow model name/version/run id when known.
+    """
+
+    path: Path
+    version: str
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 def resolve_checkpoint(checkpoint: str | None = None, model_uri: str | None = None) -> Path:
-    """A local checkpoint folder from a path, an ``s3://`` URI or ``models:/NAME@ALIAS``.
+    """A local checkpoint folder from a path or ``s3://`` URI, or ``models:/NAME@ALIAS``."""
+    return locate_model(checkpoint, model_uri).path
 
-    A registry URI is resolved through MLflow (``MLFLOW_TRACKING_URI``) to the model version's
-    source, which is then staged locally like any other URI.
-    """
+
+def locate_model(checkpoint: str | None = None, model_uri: str | None = None) -> ModelSource:
+    """Resolve exactly one of ``checkpoint`` or ``model_uri`` to a local :class:`ModelSource`."""
     from videollm.steps import stage_in
 
     if bool(checkpoint) == bool(model_uri):
         raise VideoLLMError("give exactly one of --checkpoint or --model-uri")
     if model_uri:
-        checkpoint = registry_source(model_uri)
+        labels = registry_version(model_uri)
+        path = stage_in(labels["mlflow_source"])
+        return ModelSource(path, f"{labels['mlflow_model']}/{labels['mlflow_version']}", labels)
     assert checkpoint is not None
-    return stage_in(checkpoint)
+    path = stage_in(checkpoint)
+    return ModelSource(path, Path(checkpoint.rstrip("/")).name)
 
 
-def registry_source(model_uri: str) -> str:
-    """The source of ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``."""
+def bento_model(tag: str = BENTO_MODEL) -> ModelSource:
+    """The checkpoint inside a BentoML model written by ``videollm package``."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        model = bentoml.models.get(tag)
+    except NotFound as err:
+        raise VideoLLMError(
+            f"no BentoML model {tag!r}: run `videollm package` first, or set "
+            "VIDEOLLM_CHECKPOINT / VIDEOLLM_MODEL_URI"
+        ) from err
+    labels = {k: str(v) for k, v in model.info.labels.items()}
+    version = (
+        f"{labels['mlflow_model']}/{labels['mlflow_version']}"
+        if "mlflow_version" in labels
+        else str(model.tag)
+    )
+    return ModelSource(Path(model.path) / "checkpoint", version, labels)
+
+
+def registry_version(model_uri: str) -> dict[str, str]:
+    """Name, version, run id and source of ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -50,13 +97,29 @@ def registry_source(model_uri: str) -> str:
     except MlflowException as err:
         raise VideoLLMError(f"cannot resolve {model_uri}: {err.message}") from err
     logger.info("%s is version %s of %s: %s", model_uri, version.version, name, version.source)
-    return version.source
+    return {
+        "mlflow_model": name,
+        "mlflow_version": str(version.version),
+        "mlflow_run_id": version.run_id or "",
+        "mlflow_source": version.source,
+    }
 
 
-def serve(checkpoint: Path, host: str = "0.0.0.0", port: int = 3000) -> int:
-    """Run the BentoML service on ``checkpoint`` until interrupted; returns its exit code."""
-    env = {**os.environ, "VIDEOLLM_CHECKPOINT": str(Path(checkpoint).resolve())}
-    bentoml = Path(sys.executable).parent / "bentoml"
-    cmd = [str(bentoml), "serve", SERVICE, "--host", host, "--port", str(port)]
-    logger.info("serving %s on http://%s:%d", checkpoint, host, port)
-    return subprocess.call(cmd, env=env)
+def serve(
+    checkpoint: Path | None = None,
+    bento: str | None = None,
+    host: str = "0.0.0.0",
+    port: int = 3000,
+) -> int:
+    """Run ``bentoml serve`` on a checkpoint folder or a built Bento until interrupted.
+
+    Returns:
+        ``bentoml serve``'s exit code.
+    """
+    env = dict(os.environ)
+    if checkpoint is not None:
+        env["VIDEOLLM_CHECKPOINT"] = str(Path(checkpoint).resolve())
+    target = bento or SERVICE
+    cmd = [str(Path(sys.executable).parent / "bentoml"), "serve", target]
+    logger.info("serving %s on http://%s:%d", checkpoint or bento, host, port)
+    return subprocess.call([*cmd, "--host", host, "--port", str(port)], env=env)

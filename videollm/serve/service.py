@@ -16,6 +16,7 @@ import bentoml
 from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
 
+from videollm.errors import VideoDecodeError
 from videollm.eval.generate import GenerationArgs
 from videollm.serve.config import ServeConfig
 from videollm.serve.engine import Answer, BadRequest, Engine
@@ -32,9 +33,14 @@ requests_total = bentoml.metrics.Counter(
 videos_decoded = bentoml.metrics.Counter(
     name="videollm_videos_decoded_total", documentation="Videos decoded"
 )
+decode_failures = bentoml.metrics.Counter(
+    name="videollm_decode_failures_total", documentation="Uploads that were not a readable video"
+)
 
 
 def _http_error(err: BadRequest) -> BentoMLException:
+    if isinstance(err.__cause__, VideoDecodeError):
+        decode_failures.inc()
     return BentoMLException(str(err), error_code=HTTPStatus(err.status))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +42,14 @@ class SyncStats:
     bytes: int = 0
 
 
-def download_prefix(uri: str | os.PathLike[str], local_dir: str | os.PathLike[str]) -> Path:
+def download_prefix(
+    uri: str | os.PathLike[str],
+    local_dir: str | os.PathLike[str],
+    keep: Callable[[str], bool] | None = None,
+) -> Path:
     """Copy every object under ``uri`` into ``local_dir``, keeping relative paths.
+
+    ``keep``, given a key relative to ``uri``, says whether to copy it (default: all).
 
     Files already in ``local_dir`` with the object's size are skipped (a re-run resumes). For a
     local ``uri`` nothing is copied and its path is returned, so steps can call this blindly.
@@ -58,6 +65,8 @@ def download_prefix(uri: str | os.PathLike[str], local_dir: str | os.PathLike[st
     storage, prefix = resolve(uri)
     dest = Path(local_dir)
     objects = storage.sizes(prefix)
+    if keep is not None:
+        objects = {k: v for k, v in objects.items() if keep(relative_key(k, prefix))}
     copied = skipped = nbytes = 0
     for key in _progress(sorted(objects), f"download {uri}"):
         target = dest / relative_key(key, prefix)  # relative_key rejects '..' in remote keys

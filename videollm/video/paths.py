@@ -10,6 +10,7 @@ chat records refer to videos by the same id.
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 VIDEO_EXTENSIONS = frozenset(
@@ -22,6 +23,15 @@ def video_id(path: str | Path, root: str | Path | None = None) -> str:
     p = Path(path)
     rel = p.relative_to(root) if root is not None else Path(p.name)
     return "_".join(rel.with_suffix("").parts)
+
+
+def in_shard(vid: str, index: int, count: int) -> bool:
+    """Whether video ``vid`` belongs to shard ``index`` of ``count``.
+
+    A hash of the id, not a position in a listing: every worker agrees on the split without
+    seeing the whole list, and a remote worker can download just its own videos.
+    """
+    return zlib.crc32(vid.encode()) % count == index
 
 
 def list_videos(source: str | Path) -> list[tuple[str, Path]]:

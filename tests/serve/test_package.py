@@ -1,0 +1,119 @@
+"""``videollm package``: champion → BentoML model → Bento, built offline, then served."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import httpx
+import mlflow
+import pytest
+import yaml
+from bento_server import start_server, stop_server
+from mlflow import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[2]
+# Nothing can be fetched: a build that tried to lock or download packages would fail.
+OFFLINE = {
+    "PIP_NO_INDEX": "1",
+    "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "NO_PROXY": "127.0.0.1,localhost",
+}
+
+
+def _register(checkpoint: Path, name: str) -> str:
+    client = MlflowClient()
+    with mlflow.start_run() as run:
+        pass
+    client.create_registered_model(name)
+    version = client.create_model_version(name, source=str(checkpoint), run_id=run.info.run_id)
+    client.set_registered_model_alias(name, "champion", version.version)
+    return run.info.run_id
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "videollm.cli.main", *args],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def _bentoml(home: Path, *args: str) -> dict | list:
+    bentoml = Path(sys.executable).parent / "bentoml"
+    out = subprocess.run(
+        [str(bentoml), *args, "-o", "json"], env={**os.environ, "BENTOML_HOME": str(home)},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
+@pytest.mark.slow
+def test_package_the_champion_offline_and_serve_the_bento(served_checkpoint, colour_data, tmp_path):
+    run_id = _register(served_checkpoint, "packaged")
+    home = tmp_path / "bentoml"  # outside the build context (the repo)
+    done = _cli("package", "--model-uri", "models:/packaged@champion",
+                env={"BENTOML_HOME": str(home), **OFFLINE})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    bento_tag = next(line.split()[-1] for line in lines if line.startswith("Bento:"))
+
+    model = _bentoml(home, "models", "get", "videollm:latest")
+    assert model["labels"]["mlflow_model"] == "packaged"
+    assert model["labels"]["mlflow_version"] == "1"
+    assert model["labels"]["mlflow_run_id"] == run_id
+    assert "mlflow_source" not in model["labels"]  # storage locations stay private
+
+    # The base LLM (a local folder) travels inside the model, referenced by a ./ path.
+    [model_dir] = (home / "models" / "videollm").glob("*/checkpoint")
+    config = json.loads((model_dir / "videollm_config.json").read_text())
+    assert config["model"]["llm"] == "./base/llm"
+    assert (model_dir / "base" / "llm" / "config.json").is_file()
+
+    bento = _bentoml(home, "get", bento_tag)
+    assert bento["labels"]["mlflow_version"] == "1"
+    assert [m["tag"] for m in bento["models"]] == [f"videollm:{model['version']}"]
+    bento_dir = home / "bentos" / Path(bento_tag.replace(":", "/"))
+    assert (bento_dir / "src" / "videollm" / "serve" / "service.py").is_file()
+    # Unlocked: the requirements are our pins as written, not a resolver's output.
+    requirements = (bento_dir / "env" / "python" / "requirements.txt").read_text()
+    assert "torch==2.13.0" in requirements and "transformers==5.23.0" in requirements
+    assert (bento_dir / "env" / "docker" / "Dockerfile").is_file()
+
+    # The Bento serves the champion with no checkpoint given.
+    env = {"BENTOML_HOME": str(home), "VIDEOLLM_CHECKPOINT": "", "VIDEOLLM_MODEL_URI": ""}
+    server = start_server(tmp_path, env, target=bento_tag)
+    try:
+        video = sorted(colour_data["videos"].glob("red*.mp4"))[0]
+        response = httpx.post(
+            f"{server.url}/chat",
+            data={"question": "What colour is the video?", "max_new_tokens": "8"},
+            files={"video": (video.name, video.read_bytes(), "video/mp4")},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["answer"] == "red"
+        assert response.json()["model_version"] == "packaged/1"
+    finally:
+        stop_server(server)
+
+
+def test_package_needs_a_model(tmp_path):
+    done = _cli("package", env={"BENTOML_HOME": str(tmp_path)})
+    assert done.returncode == 1
+    assert "exactly one of --checkpoint or --model-uri" in done.stderr
+
+
+def test_bentofile_pins_match_the_project():
+    bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    assert bentofile["python"]["lock_packages"] is False
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    name = lambda spec: spec.split("=")[0].split(">")[0]  # noqa: E731
+    pins = {name(spec): spec for spec in project}
+    for spec in bentofile["python"]["packages"]:
+        assert pins.get(name(spec)) == spec, f"{spec} differs from pyproject.toml"
