@@ -39,5 +39,7 @@ def test_serve_config_picks_one_model_source():
 
     with pytest.raises(VideoLLMError, match="only one of"):
         locate(ServeConfig(checkpoint="a", model_uri="models:/x@champion"))
-    with pytest.raises(VideoLLMError, match="videollm package"):
-        locate(ServeConfig())  # nothing configured and nothing packaged
+    from videollm.serve.launch import bento_model
+
+    with pytest.raises(VideoLLMError, match="run `videollm package` first"):
+        bento_model("never-packaged")

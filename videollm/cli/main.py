@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from videollm import __version__
+from videollm.cli.pipeline import add_pipeline_parser
 from videollm.errors import VideoLLMError
 
 logger = logging.getLogger("videollm")
@@ -282,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=_cmd_serve)
+
+    add_pipeline_parser(sub)
 
     p = sub.add_parser("demo", help="build tiny models + videos and run every step offline")
     p.add_argument("--out", default="demo_out", help="where everything goes")

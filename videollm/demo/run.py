@@ -2,8 +2,9 @@
 
 Builds tiny random CLIP and Llama models (or uses ``VIDEOLLM_ENCODER`` / ``VIDEOLLM_LLM`` when
 set to real ones), writes synthetic videos whose background colour is the answer, then runs
-extract → convert → train → evaluate → chat and reports where everything went. Each step is
-recorded in MLflow (``MLFLOW_TRACKING_URI``, or ``mlflow.db`` in the working directory).
+the ``finetune`` pipeline through ``kfp.local`` (plan → 2 extract shards → convert → train →
+evaluate → select → package), asks the champion one question and reports where everything went.
+Each step is recorded in MLflow (``MLFLOW_TRACKING_URI``, or ``mlflow.db`` in ``out``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from videollm.chat import chat
-from videollm.data.convert import ConvertConfig
 from videollm.demo.tiny_models import build_tiny_clip, build_tiny_llm
 from videollm.demo.videos import SyntheticVideo, make_synthetic_videos
-from videollm.eval.evaluate import EvalConfig
-from videollm.features.extract import ExtractConfig
-from videollm.steps import run_convert, run_evaluate, run_extract, run_train
-from videollm.tracking import select_champion, tracking_uri
-from videollm.train.recipe import load_train_config
 from videollm.video.paths import video_id
 
 logger = logging.getLogger(__name__)
@@ -45,14 +40,19 @@ def write_colour_annotations(videos: list[SyntheticVideo], root: Path, path: Pat
 def run_demo(
     out: str | Path, n_per_class: int = 8, overrides: list[str] | None = None
 ) -> dict[str, Any]:
-    """Run every step into ``out`` and return a summary of paths and metrics.
+    """Build the inputs, run the ``finetune`` pipeline locally, ask the champion one question.
 
     Args:
-        out: Folder for models, videos, features, records, checkpoint and evaluation.
+        out: Folder for models, videos, the pipeline's outputs and MLflow's database.
         n_per_class: Synthetic videos per colour.
         overrides: Extra ``key=value`` overrides for the ``demo`` training recipe.
+
+    Returns:
+        Where everything went, the champion, its metrics and its answer.
     """
-    out = Path(out)
+    from videollm.pipeline.runner import champion_summary, run_local
+
+    out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     encoder = os.environ.get("VIDEOLLM_ENCODER") or str(build_tiny_clip(out / "models" / "clip"))
     llm = os.environ.get("VIDEOLLM_LLM") or str(build_tiny_llm(out / "models" / "llm"))
@@ -61,55 +61,31 @@ def run_demo(
     videos_dir = out / "videos"
     videos = make_synthetic_videos(videos_dir, n_per_class=n_per_class)
     annotations = write_colour_annotations(videos, videos_dir, out / "annotations.jsonl")
-
-    features = out / "features"
-    run_extract(
-        str(videos_dir),
-        str(features),
-        ExtractConfig(encoder=encoder, num_frames=100 if real else 8),
-    )
-
-    records = out / "records"
-    run_convert(
-        ConvertConfig(format="jsonl", input=str(annotations), out=str(records), val_fraction=0.25)
-    )
-
-    ckpt = out / "checkpoint"
-    flags = {
-        "records": str(records),
-        "features": str(features),
-        "out": str(ckpt),
-        "model": {"llm": llm},
-    }
-    result = run_train(load_train_config("demo", overrides or [], flags=flags))
-
-    eval_dir = out / "eval"
-    metrics = run_evaluate(
-        EvalConfig(
-            checkpoint=str(ckpt),
-            records=str(records / "val.jsonl"),
-            features=str(features),
-            out=str(eval_dir),
-        )
-    )
+    params = {
+        "videos_uri": str(videos_dir), "annotations_uri": str(annotations),
+        "annotation_format": "jsonl", "encoder": encoder, "llm": llm, "recipe": "demo",
+        "num_frames": 100 if real else 8, "num_shards": 2, "val_fraction": 0.25,
+        "train_overrides": list(overrides or []), "select_metric": "val/exact_match",
+        "registered_model_name": "videollm",
+    }  # fmt: skip
+    run = run_local("finetune", params, out)
+    champion = champion_summary("videollm")
+    ckpt = Path(champion["checkpoint"])
+    work = ckpt.parent
+    metrics = json.loads((work / "eval" / "metrics.json").read_text())["metrics"]
     answer = chat(ckpt, videos[0].path, COLOUR_QUESTION)
-    experiment = os.environ.get("MLFLOW_EXPERIMENT_NAME", "videollm")
-    champion = select_champion(experiment, "val/exact_match", "max", "videollm")
     return {
         "models": {"encoder": encoder, "llm": llm},
         "videos": str(videos_dir),
-        "features": str(features),
-        "records": str(records),
+        "pipeline_root": str(run.pipeline_root),
+        "features": str(work / "features"),
+        "records": str(work / "records"),
         "checkpoint": str(ckpt),
-        "train": {
-            "steps": result.global_step,
-            "first_loss": result.first_loss,
-            "last_loss": result.last_loss,
-        },
-        "eval": {"dir": str(eval_dir), "metrics": metrics},
-        "mlflow": tracking_uri(),
-        "champion": f"models:/videollm@champion (version {champion.champion_version})",
-        "serve": "videollm serve --model-uri models:/videollm@champion --port 3000",
+        "eval": {"dir": str(work / "eval"), "metrics": metrics},
+        "mlflow": run.tracking_uri,
+        "mlflow_run": f"{champion['run_name']} ({champion['run_id']})",
+        "champion": f"{champion['model_uri']} (version {champion['version']})",
+        "serve": f"videollm serve --model-uri {champion['model_uri']} --port 3000",
         "ask": (
             f'curl -F "video=@{videos[0].path};type=video/mp4" '
             f'-F "question={COLOUR_QUESTION}" http://127.0.0.1:3000/chat'

@@ -1,0 +1,52 @@
+"""``evaluate``: metrics and sample predictions on the validation split."""
+
+from kfp import dsl
+from kfp.dsl import Markdown, Metrics, Output
+
+from videollm.images import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def evaluate(
+    checkpoint_uri: str,
+    records_uri: str,
+    features_uris: list,
+    work_uri: str,
+    run_id: str,
+    experiment: str,
+    metrics: Output[Metrics],
+    report: Output[Markdown],
+) -> str:
+    """Evaluate the checkpoint; metrics also land on its MLflow training run.
+
+    Args:
+        checkpoint_uri: The checkpoint (from ``train``).
+        records_uri: Records prefix; ``val.jsonl`` is evaluated.
+        features_uris: The extract shards' feature prefixes.
+        work_uri: Folder or prefix for all runs' data.
+        run_id: The pipeline run's id; this run's data goes under ``<work_uri>/<run_id>``.
+        experiment: MLflow experiment.
+        metrics: Evaluation metrics.
+        report: The metrics and ten sample predictions.
+
+    Returns:
+        The evaluation prefix.
+    """
+    from videollm.pipeline.tasks import (
+        evaluate_checkpoint,
+        init_task,
+        log_metrics,
+        single_uri,
+        work_dir,
+    )
+    from videollm.storage import join
+
+    init_task(experiment)
+    work = work_dir(work_uri, run_id)
+    result = evaluate_checkpoint(
+        checkpoint_uri, records_uri, single_uri(features_uris), join(work, "eval")
+    )
+    with open(report.path, "w") as f:
+        f.write(result.report)
+    log_metrics(metrics, result)
+    return result.uri

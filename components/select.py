@@ -1,0 +1,39 @@
+"""``select``: register the best run and move the champion alias."""
+
+from kfp import dsl
+from kfp.dsl import Markdown, Metrics, Model, Output
+
+from videollm.images import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def select(
+    experiment: str,
+    select_metric: str,
+    registered_model_name: str,
+    evaluated: str,
+    champion: Output[Model],
+    metrics: Output[Metrics],
+    report: Output[Markdown],
+) -> str:
+    """Promote the best run of the experiment to ``models:/NAME@champion`` if it is better.
+
+    Args:
+        experiment: MLflow experiment whose runs compete.
+        select_metric: Metric to maximise, e.g. ``val/exact_match``.
+        registered_model_name: Registered model in the MLflow registry.
+        evaluated: The evaluation prefix (orders this task after ``evaluate``).
+        champion: Manifest of the champion (registry URI and version).
+        metrics: The best run's value of ``select_metric``.
+        report: The ranking of the top runs.
+
+    Returns:
+        The champion's registry URI.
+    """
+    from videollm.pipeline.tasks import init_task, log_metrics, select_model, write_outputs
+
+    init_task(experiment)
+    result = select_model(experiment, select_metric, registered_model_name)
+    write_outputs(result, champion.path, report.path)
+    log_metrics(metrics, result)
+    return result.uri

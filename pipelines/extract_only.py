@@ -1,0 +1,95 @@
+"""``extract_only``: preprocess a big corpus once, on many GPUs in parallel.
+
+videollm pipeline run --local --pipeline extract_only --param videos_uri=... --param ...
+"""
+
+from kfp import dsl, kubernetes
+
+from components import extract, plan_shards
+from pipelines.platform import with_platform
+from videollm.pipeline.platform import (
+    EXTRACT_GPUS,
+    GPU_RESOURCE,
+    GPU_TOLERATION,
+    PLATFORM_CONFIG,
+    PLATFORM_SECRET,
+)
+
+
+def extract_shards(
+    plan: dsl.PipelineTask,
+    videos_uri: str,
+    work_uri: str,
+    encoder: str,
+    num_frames: int,
+    num_shards: int,
+    experiment: str,
+    platform_secret: str,
+    platform_config: str,
+) -> dsl.PipelineTask:
+    """The ParallelFor of extract tasks, one per shard, each on a GPU."""
+    with dsl.ParallelFor(plan.output) as shard:
+        task = extract(
+            videos_uri=videos_uri,
+            work_uri=work_uri,
+            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            encoder=encoder,
+            num_frames=num_frames,
+            shard=shard,
+            num_shards=num_shards,
+            experiment=experiment,
+        )
+        task.set_display_name("extract shard")
+        task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(EXTRACT_GPUS)
+        kubernetes.add_toleration(task, **GPU_TOLERATION)
+        with_platform(task, platform_secret, platform_config, cache=True)
+    return task
+
+
+@dsl.pipeline(
+    name="videollm-extract-only",
+    description="Extract video features in parallel shards into <work_uri>/<run>/features.",
+)
+def extract_only(
+    videos_uri: str,
+    work_uri: str = "s3://videollm/runs",
+    encoder: str = "openai/clip-vit-large-patch14",
+    num_frames: int = 100,
+    num_shards: int = 4,
+    experiment: str = "videollm",
+    platform_secret: str = PLATFORM_SECRET,
+    platform_config: str = PLATFORM_CONFIG,
+) -> None:
+    """Extract features only.
+
+    Args:
+        videos_uri: Folder or ``s3://`` prefix of the videos.
+        work_uri: Where the run's features go (``<work_uri>/<run id>/features``).
+        encoder: Vision encoder (HF id or path).
+        num_frames: Frames sampled per video.
+        num_shards: Parallel extract tasks.
+        experiment: MLflow experiment.
+        platform_secret: Secret with S3/MLflow credentials.
+        platform_config: ConfigMap with S3/MLflow endpoints.
+    """
+    plan = plan_shards(
+        videos_uri=videos_uri,
+        annotations_uri="",
+        annotation_format="jsonl",
+        num_shards=num_shards,
+        work_uri=work_uri,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        experiment=experiment,
+    )
+    with_platform(plan, platform_secret, platform_config, cache=False)
+    extract_shards(
+        plan,
+        videos_uri,
+        work_uri,
+        encoder,
+        num_frames,
+        num_shards,
+        experiment,
+        platform_secret,
+        platform_config,
+    )

@@ -1,0 +1,271 @@
+"""PyTorchJob manifests, validated against the training operator's own CRD schema."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from videollm.errors import ConfigError
+from videollm.launcher.base import TrainJobSpec
+from videollm.launcher.pytorchjob import build_pytorchjob, manifest_dict
+
+# shared/ sits next to the repository checkout.
+CRD_DIR = Path(__file__).parents[2].parent / "shared" / "k8s-crds"
+CRD_PATH = CRD_DIR / "kubeflow.org_pytorchjobs.yaml"
+IMAGE = "registry.example.com/videollm:0.1.0"
+ARGS = ["train", "--config", "demo", "--out", "s3://videollm/ckpt/run-1"]
+
+
+def _structural(schema: dict[str, Any]) -> dict[str, Any]:
+    """The CRD schema as a strict JSON Schema.
+
+    Two Kubernetes extensions matter here. ``x-kubernetes-int-or-string`` fields accept an
+    integer or a string (quantities, ports): controller-gen already emits an ``anyOf`` of both
+    next to the extension, and one is added where a schema lacks it. And fields a structural
+    schema does not declare are silently *pruned* by the API server, so a misspelt key would
+    vanish without an error; here it fails validation instead (``additionalProperties: false``).
+    """
+    out = dict(schema)
+    if out.get("x-kubernetes-int-or-string") and "anyOf" not in out and "type" not in out:
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if "properties" in out:
+        out["properties"] = {k: _structural(v) for k, v in out["properties"].items()}
+        preserve = out.get("x-kubernetes-preserve-unknown-fields")
+        if "additionalProperties" not in out and not preserve:
+            out["additionalProperties"] = False
+    if isinstance(out.get("additionalProperties"), dict):
+        out["additionalProperties"] = _structural(out["additionalProperties"])
+    if isinstance(out.get("items"), dict):
+        out["items"] = _structural(out["items"])
+    for key in ("anyOf", "allOf", "oneOf"):
+        if key in out:
+            out[key] = [_structural(s) for s in out[key]]
+    return out
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft7Validator:
+    if not CRD_PATH.exists():
+        pytest.skip(f"PyTorchJob CRD not found at {CRD_PATH} (shared/k8s-crds not present)")
+    crd = yaml.safe_load(CRD_PATH.read_text())
+    v1 = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
+    schema = _structural(v1["schema"]["openAPIV3Schema"])
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def _errors(validator: jsonschema.Draft7Validator, doc: dict[str, Any]) -> list[str]:
+    return sorted(
+        f"{'.'.join(str(p) for p in e.absolute_path)}: {e.message}"
+        for e in validator.iter_errors(doc)
+    )
+
+
+def one_by_one() -> TrainJobSpec:
+    return TrainJobSpec(name="videollm-1x1", args=ARGS, image=IMAGE, gpus_per_worker=1)
+
+
+def two_by_eight() -> TrainJobSpec:
+    return TrainJobSpec(
+        name="videollm-2x8",
+        args=ARGS,
+        image=IMAGE,
+        num_workers=2,
+        gpus_per_worker=8,
+        cpu="64",
+        memory="512Gi",
+        shm_size="64Gi",
+        namespace="ml-team",
+        service_account="videollm-trainer",
+        node_selector={"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+        tolerations=[
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+            {"key": "spot", "operator": "Equal", "value": "true", "tolerationSeconds": 300},
+        ],
+        image_pull_secrets=["regcred"],
+        env={"NCCL_DEBUG": "WARN", "MLFLOW_EXPERIMENT_NAME": "videollm"},
+        env_from_secrets=["videollm-platform"],
+        env_from_config_maps=["videollm-endpoints"],
+        labels={"team": "vision"},
+    )
+
+
+def cpu_only() -> TrainJobSpec:
+    return TrainJobSpec(
+        name="videollm-cpu",
+        args=ARGS,
+        image=IMAGE,
+        num_workers=2,
+        gpus_per_worker=0,
+        procs_per_worker=2,
+        cpu="4",
+        memory="8Gi",
+    )
+
+
+def _container(doc: dict[str, Any], replica: str = "Master") -> dict[str, Any]:
+    containers = doc["spec"]["pytorchReplicaSpecs"][replica]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def _pod(doc: dict[str, Any], replica: str = "Master") -> dict[str, Any]:
+    return doc["spec"]["pytorchReplicaSpecs"][replica]["template"]["spec"]
+
+
+@pytest.mark.parametrize("make", [one_by_one, two_by_eight, cpu_only])
+def test_manifest_matches_crd_schema(validator: jsonschema.Draft7Validator, make: Any) -> None:
+    doc = manifest_dict(build_pytorchjob(make()))
+    assert _errors(validator, doc) == []
+    # What goes over the wire is plain JSON (no model objects left over).
+    assert json.loads(json.dumps(doc)) == doc
+
+
+def test_one_node_one_gpu() -> None:
+    doc = manifest_dict(build_pytorchjob(one_by_one()))
+    assert doc["apiVersion"] == "kubeflow.org/v1"
+    assert doc["kind"] == "PyTorchJob"
+    assert doc["metadata"] == {
+        "name": "videollm-1x1",
+        "namespace": "default",
+        "labels": {"app.kubernetes.io/managed-by": "videollm"},
+    }
+    replicas = doc["spec"]["pytorchReplicaSpecs"]
+    assert set(replicas) == {"Master"}
+    assert replicas["Master"]["replicas"] == 1
+    assert replicas["Master"]["restartPolicy"] == "OnFailure"
+    assert doc["spec"]["nprocPerNode"] == "1"
+    assert doc["spec"]["runPolicy"] == {"cleanPodPolicy": "None", "backoffLimit": 3}
+    container = _container(doc)
+    assert container["name"] == "pytorch"
+    assert container["command"] == ["torchrun", "-m", "videollm.cli.main", *ARGS]
+    assert container["resources"] == {"limits": {"nvidia.com/gpu": "1"}}
+    assert container["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"}]
+    assert _pod(doc)["volumes"] == [
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}
+    ]
+    # Unset options stay out of the manifest rather than appearing as nulls or empties.
+    for key in ("nodeSelector", "tolerations", "imagePullSecrets", "serviceAccountName"):
+        assert key not in _pod(doc)
+    assert "env" not in container and "envFrom" not in container
+
+
+def test_two_nodes_eight_gpus() -> None:
+    doc = manifest_dict(build_pytorchjob(two_by_eight()))
+    replicas = doc["spec"]["pytorchReplicaSpecs"]
+    assert {k: v["replicas"] for k, v in replicas.items()} == {"Master": 1, "Worker": 1}
+    assert doc["spec"]["nprocPerNode"] == "8"
+    assert doc["metadata"]["namespace"] == "ml-team"
+    assert doc["metadata"]["labels"] == {
+        "team": "vision",
+        "app.kubernetes.io/managed-by": "videollm",
+    }
+    for replica in ("Master", "Worker"):
+        container, pod = _container(doc, replica), _pod(doc, replica)
+        assert container["name"] == "pytorch"
+        assert container["command"][:3] == ["torchrun", "-m", "videollm.cli.main"]
+        assert container["resources"] == {
+            "limits": {"cpu": "64", "memory": "512Gi", "nvidia.com/gpu": "8"},
+            "requests": {"cpu": "64", "memory": "512Gi"},
+        }
+        assert {"name": "dshm", "mountPath": "/dev/shm"} in container["volumeMounts"]
+        assert pod["volumes"][0]["emptyDir"] == {"medium": "Memory", "sizeLimit": "64Gi"}
+        assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+        assert pod["tolerations"] == [
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+            {"key": "spot", "operator": "Equal", "value": "true", "tolerationSeconds": 300},
+        ]
+        assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+        assert pod["serviceAccountName"] == "videollm-trainer"
+        assert container["envFrom"] == [
+            {"secretRef": {"name": "videollm-platform"}},
+            {"configMapRef": {"name": "videollm-endpoints"}},
+        ]
+        assert container["env"] == [
+            {"name": "NCCL_DEBUG", "value": "WARN"},
+            {"name": "MLFLOW_EXPERIMENT_NAME", "value": "videollm"},
+        ]
+
+
+def test_cpu_only_has_no_gpu_resource() -> None:
+    doc = manifest_dict(build_pytorchjob(cpu_only()))
+    replicas = doc["spec"]["pytorchReplicaSpecs"]
+    assert {k: v["replicas"] for k, v in replicas.items()} == {"Master": 1, "Worker": 1}
+    assert doc["spec"]["nprocPerNode"] == "2"
+    assert "nvidia.com/gpu" not in json.dumps(doc)
+    assert _container(doc, "Worker")["resources"] == {
+        "limits": {"cpu": "4", "memory": "8Gi"},
+        "requests": {"cpu": "4", "memory": "8Gi"},
+    }
+
+
+def test_four_nodes_have_three_workers() -> None:
+    spec = one_by_one()
+    spec.num_workers = 4
+    replicas = manifest_dict(build_pytorchjob(spec))["spec"]["pytorchReplicaSpecs"]
+    assert {k: v["replicas"] for k, v in replicas.items()} == {"Master": 1, "Worker": 3}
+
+
+def test_validation_catches_broken_manifests(validator: jsonschema.Draft7Validator) -> None:
+    good = manifest_dict(build_pytorchjob(two_by_eight()))
+
+    wrong_type = copy.deepcopy(good)
+    wrong_type["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] = "two"
+    assert any(
+        e.startswith("spec.pytorchReplicaSpecs.Worker.replicas:")
+        for e in _errors(validator, wrong_type)
+    )
+
+    # A misspelt field would be pruned silently by the API server; the strict schema says so.
+    typo = copy.deepcopy(good)
+    typo["spec"]["nprocsPerNode"] = typo["spec"].pop("nprocPerNode")
+    assert any("nprocsPerNode" in e for e in _errors(validator, typo))
+
+    # nprocPerNode is a string in the v1 CRD, not int-or-string.
+    as_int = copy.deepcopy(good)
+    as_int["spec"]["nprocPerNode"] = 8
+    assert any(e.startswith("spec.nprocPerNode:") for e in _errors(validator, as_int))
+
+    no_replica_specs = copy.deepcopy(good)
+    del no_replica_specs["spec"]["pytorchReplicaSpecs"]
+    assert any("pytorchReplicaSpecs" in e for e in _errors(validator, no_replica_specs))
+
+
+def test_int_or_string_quantities(validator: jsonschema.Draft7Validator) -> None:
+    doc = manifest_dict(build_pytorchjob(one_by_one()))
+    volume = doc["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["volumes"][0]
+    limits = _container(doc)["resources"]["limits"]
+
+    limits["nvidia.com/gpu"] = 1  # an integer quantity is as valid as "1"
+    volume["emptyDir"]["sizeLimit"] = 17179869184
+    assert _errors(validator, doc) == []
+
+    volume["emptyDir"]["sizeLimit"] = "16 GB"  # not a Kubernetes quantity
+    path = "spec.pytorchReplicaSpecs.Master.template.spec.volumes.0.emptyDir.sizeLimit:"
+    assert [e for e in _errors(validator, doc) if e.startswith(path)]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"name": "VideoLLM_Train"}, "DNS-1035"),
+        ({"name": "1-videollm"}, "DNS-1035"),
+        ({"name": "v" * 64}, "DNS-1035"),
+        ({"image": ""}, "image is required"),
+        ({"num_workers": 0}, "num_workers"),
+        ({"gpus_per_worker": -1}, "gpus_per_worker"),
+        ({"tolerations": [{"key": "a", "effects": "NoSchedule"}]}, "unknown keys"),
+    ],
+)
+def test_invalid_specs_are_config_errors(change: dict[str, Any], message: str) -> None:
+    spec = one_by_one()
+    for key, value in change.items():
+        setattr(spec, key, value)
+    with pytest.raises(ConfigError, match=message):
+        build_pytorchjob(spec)

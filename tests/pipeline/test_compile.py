@@ -1,0 +1,74 @@
+"""Every pipeline compiles, the committed YAML is current, and KFP's own loaders read it back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from videollm.images import PIPELINE_IMAGE
+from videollm.pipeline.runner import compile_all, pipelines, source_dir
+
+INTERFACE = {
+    "videos_uri", "annotations_uri", "annotation_format", "encoder", "llm", "recipe",
+    "num_frames", "num_shards", "num_workers", "gpus_per_worker", "select_metric",
+    "registered_model_name",
+}  # fmt: skip
+
+
+def _docs(path: Path) -> list[dict]:
+    """The PipelineSpec, then the platform (Kubernetes) spec when there is one."""
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("compiled")
+    return {path.stem: path for path in compile_all(out)}
+
+
+def test_every_pipeline_compiles(compiled):
+    assert set(compiled) == set(pipelines()) == {"finetune", "extract_only"}
+
+
+def test_committed_yaml_is_current(compiled):
+    for name, path in compiled.items():
+        committed = source_dir() / f"{name}.yaml"
+        assert committed.is_file(), f"{committed} missing: run `videollm pipeline compile`"
+        assert _docs(committed) == _docs(path), (
+            f"{committed} is stale: run `videollm pipeline compile` and commit it"
+        )
+
+
+def test_committed_yaml_parses_as_a_pipeline_spec():
+    from kfp import components
+
+    for name in pipelines():
+        path = source_dir() / f"{name}.yaml"
+        spec = pipeline_spec_pb2.PipelineSpec()
+        json_format.ParseDict(_docs(path)[0], spec)
+        assert spec.pipeline_info.name == f"videollm-{name.replace('_', '-')}"
+        loaded = components.load_component_from_file(str(path))
+        assert loaded.name == spec.pipeline_info.name
+
+
+def test_finetune_interface_and_wiring():
+    spec, platform = _docs(source_dir() / "finetune.yaml")
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(params) >= INTERFACE
+    tasks = spec["root"]["dag"]["tasks"]
+    assert {"plan-shards", "for-loop-1", "convert", "train", "evaluate", "select"} <= set(tasks)
+    # Every executor runs in the one pipeline image.
+    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+    assert images == {PIPELINE_IMAGE}
+    # Secrets and ConfigMaps come from parameters; extraction asks for a GPU.
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    extract = executors["exec-extract"]
+    assert extract["secretAsEnv"][0]["secretNameParameter"]
+    assert extract["tolerations"][0]["key"] == "nvidia.com/gpu"
+    loop = spec["components"]["comp-for-loop-1"]["dag"]["tasks"]["extract"]
+    assert loop["cachingOptions"]["enableCache"] is True
+    assert tasks["train"]["cachingOptions"].get("enableCache", False) is False

@@ -1,0 +1,68 @@
+"""The ``finetune`` pipeline run for real through ``kfp.local`` (tier 2), as ``videollm demo``
+runs it: every task succeeds, Metrics are written, the champion alias is set."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from videollm.demo.run import run_demo
+
+TASKS = ["plan-shards", "convert", "train", "evaluate", "select", "package"]
+
+
+def _outputs(root: Path, task: str) -> dict:
+    [run_dir] = root.iterdir()
+    return json.loads((run_dir / task / "executor_output.json").read_text())
+
+
+def _metrics(root: Path, task: str) -> dict[str, float]:
+    return _outputs(root, task)["artifacts"]["metrics"]["artifacts"][0]["metadata"]
+
+
+@pytest.mark.slow
+def test_demo_runs_the_finetune_pipeline_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.delenv("VIDEOLLM_ENCODER", raising=False)
+    monkeypatch.delenv("VIDEOLLM_LLM", raising=False)
+    summary = run_demo(tmp_path, n_per_class=4)
+    root = Path(summary["pipeline_root"])
+
+    for task in TASKS:
+        assert _outputs(root, task)["parameterValues"]["Output"], task
+    shards = [_outputs(root, f"for-loop-1-iteration-{i}/extract") for i in range(2)]
+    done = [s["artifacts"]["metrics"]["artifacts"][0]["metadata"]["done"] for s in shards]
+    assert sum(done) == 12 and all(n > 0 for n in done)  # 2 shards shared the 12 videos
+
+    assert _metrics(root, "train")["train_final_loss"] < 1.0
+    assert _metrics(root, "evaluate")["exact_match"] >= 0.6
+    assert _metrics(root, "select")["val_exact_match"] == _metrics(root, "evaluate")["exact_match"]
+    job = next(root.iterdir()) / "train" / "job"
+    assert "torchrun" in job.read_text()  # a local run: no PyTorchJob
+
+    champion = MlflowClient().get_model_version_by_alias("videollm", "champion")
+    assert champion.source == summary["checkpoint"]
+    assert summary["champion"] == f"models:/videollm@champion (version {champion.version})"
+    bento = json.loads((next(root.iterdir()) / "package" / "bento").read_text())
+    assert Path(bento["uri"]).is_file() and bento["mlflow_version"] == str(champion.version)
+    assert summary["chat"]["answer"] == summary["chat"]["truth"]
+
+
+@pytest.mark.slow
+def test_a_bad_parameter_fails_the_first_task_with_a_clear_message(colour_data, tmp_path):
+    cmd = [
+        sys.executable, "-m", "videollm.cli.main", "pipeline", "run", "--local",
+        "--out", str(tmp_path), "--param", f"videos_uri={colour_data['videos']}",
+        "--param", f"annotations_uri={colour_data['root'] / 'annotations.jsonl'}",
+        "--param", "annotation_format=nope",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "annotation_format: 'nope' is not one of videochatgpt" in done.stdout + done.stderr
+    assert "Inner task failed" in done.stderr and "plan-shards" in done.stderr
+    executed = [line for line in done.stdout.splitlines() if "Executing task" in line]
+    assert len(executed) == 1 and "plan-shards" in executed[0]  # nothing else started

@@ -1,0 +1,84 @@
+"""The pipeline's task functions called directly (tier 1), and ``--param`` parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from videollm.errors import ConfigError, VideoLLMError
+from videollm.pipeline.runner import get_pipeline, parse_params
+from videollm.pipeline.tasks import plan_shards, single_uri, work_dir
+from videollm.pipeline.train_task import TrainTaskArgs, dns_name, job_spec
+
+
+def test_plan_shards_caps_at_the_number_of_videos(colour_data):
+    videos = str(colour_data["videos"])
+    annotations = str(colour_data["root"] / "annotations.jsonl")
+    assert plan_shards(videos, annotations, "jsonl", 3) == [0, 1, 2]
+    assert plan_shards(videos, annotations, "jsonl", 1000) == list(range(24))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "shards", "videos", "annotations", "message"),
+    [
+        ("nope", 2, "videos", "ann", "annotation_format: 'nope' is not one of"),
+        ("jsonl", 0, "videos", "ann", "num_shards: must be at least 1, got 0"),
+        ("jsonl", 2, "missing", "ann", "videos_uri: no videos found under"),
+        ("jsonl", 2, "videos", "missing.jsonl", "annotations_uri: "),
+    ],
+)
+def test_bad_parameters_are_named(colour_data, tmp_path, fmt, shards, videos, annotations, message):
+    paths = {
+        "videos": str(colour_data["videos"]),
+        "ann": str(colour_data["root"] / "annotations.jsonl"),
+        "missing": str(tmp_path / "nothing-here"),
+        "missing.jsonl": str(tmp_path / "missing.jsonl"),
+    }
+    with pytest.raises(ConfigError, match=message):
+        plan_shards(paths[videos], paths[annotations], fmt, shards)
+
+
+def test_work_dir_and_shard_outputs():
+    assert work_dir("s3://bucket/runs", "abc") == "s3://bucket/runs/abc"
+    with pytest.raises(ConfigError, match="work_uri: required"):
+        work_dir("", "abc")
+    assert single_uri(["s3://b/f", "s3://b/f"]) == "s3://b/f"
+    with pytest.raises(VideoLLMError, match="share one prefix"):
+        single_uri(["s3://b/f", "s3://b/g"])
+
+
+def test_params_are_typed_by_the_pipeline_and_checked():
+    finetune = get_pipeline("finetune")
+    params = parse_params(
+        finetune,
+        ["videos_uri=s3://v", "annotations_uri=s3://a.json", "num_shards=3",
+         "train_overrides=[\"train.epochs=1\"]", "package_bento=false", "val_fraction=0.2"],
+    )  # fmt: skip
+    assert params["num_shards"] == 3 and params["package_bento"] is False
+    assert params["train_overrides"] == ["train.epochs=1"] and params["val_fraction"] == 0.2
+    with pytest.raises(ConfigError, match="unknown; the parameters are videos_uri"):
+        parse_params(finetune, ["videos_uri=x", "annotations_uri=y", "shards=3"])
+    with pytest.raises(ConfigError, match=r"num_shards=.three.*Integer"):
+        parse_params(finetune, ["videos_uri=x", "annotations_uri=y", "num_shards=three"])
+    with pytest.raises(ConfigError, match=r"missing required parameter.*annotations_uri"):
+        parse_params(finetune, ["videos_uri=x"])
+    with pytest.raises(ConfigError, match="pipeline 'nope' is unknown"):
+        get_pipeline("nope")
+
+
+def test_job_spec_carries_the_command_and_cluster_settings():
+    args = TrainTaskArgs(
+        records_uri="s3://w/r", features_uri="s3://w/f", checkpoint_uri="s3://w/ckpt",
+        llm="lmsys/vicuna-7b-v1.5", recipe="videochatgpt_7b", overrides=["train.epochs=1"],
+        num_workers=2, gpus_per_worker=8, deepspeed="zero3", job_name="videollm-Run_42",
+        platform_secret="creds", platform_config="platform", namespace="ml",
+        tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists"}],
+    )  # fmt: skip
+    spec = job_spec(args)
+    assert spec.name == "videollm-run-42" and spec.namespace == "ml"
+    assert spec.args[:3] == ["train", "--config", "videochatgpt_7b"]
+    assert spec.args[-2:] == ["train.epochs=1", "train.deepspeed=zero3"]
+    assert "--out" in spec.args and spec.args[spec.args.index("--out") + 1] == "s3://w/ckpt"
+    assert (spec.num_workers, spec.gpus_per_worker, spec.nproc) == (2, 8, 8)
+    assert spec.env_from_secrets == ["creds"] and spec.env_from_config_maps == ["platform"]
+    with pytest.raises(VideoLLMError, match="no usable characters"):
+        dns_name("___")

@@ -1,0 +1,37 @@
+"""Container image names and the tag: the one place components, pipelines, the chart and
+``make images`` read them from.
+
+``python -m videollm.images`` prints ``NAME=REFERENCE`` lines for the Makefile. A test checks
+that the Helm chart's default values and the compiled pipelines agree with these.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+REGISTRY = "ghcr.io/videollm"
+try:
+    TAG = version("videollm")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    TAG = "0.1.0"
+
+#: Image name (without registry) for each image folder under ``images/``.
+NAMES = {"base": "videollm-base", "pipeline": "videollm-pipeline", "serve": "videollm-serve"}
+
+
+def image(kind: str, registry: str = REGISTRY, tag: str = TAG) -> str:
+    """The full reference of one of our images, e.g. ``image("pipeline")``."""
+    if kind not in NAMES:
+        raise KeyError(f"unknown image {kind!r}; known: {', '.join(NAMES)}")
+    return f"{registry}/{NAMES[kind]}:{tag}"
+
+
+PIPELINE_IMAGE = image("pipeline")
+SERVE_IMAGE = image("serve")
+
+if __name__ == "__main__":
+    import sys
+
+    registry = sys.argv[1] if len(sys.argv) > 1 else REGISTRY
+    for kind in NAMES:
+        sys.stdout.write(f"{kind}={image(kind, registry)}\n")

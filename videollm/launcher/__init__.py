@@ -1,0 +1,1 @@
+"""Launch distributed training: a Kubeflow PyTorchJob on a cluster, ``torchrun`` locally."""

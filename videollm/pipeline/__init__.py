@@ -1,0 +1,1 @@
+"""The Kubeflow pipeline's task logic, and compiling, running and submitting the pipelines."""

@@ -1,0 +1,189 @@
+"""Compile the pipelines, run one locally through ``kfp.local``, or submit one to a KFP server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from videollm.errors import ConfigError, VideoLLMError
+
+logger = logging.getLogger(__name__)
+
+
+def pipelines() -> dict[str, Any]:
+    """The pipelines by name (imported lazily: ``kfp`` is slow to import)."""
+    from pipelines import PIPELINES
+
+    return PIPELINES
+
+
+def get_pipeline(name: str) -> Any:
+    """One pipeline by name, or a :class:`ConfigError` listing the known ones."""
+    known = pipelines()
+    if name not in known:
+        raise ConfigError(f"pipeline {name!r} is unknown; known: {', '.join(known)}")
+    return known[name]
+
+
+def source_dir() -> Path:
+    """The ``pipelines/`` folder, where compiled YAML is committed."""
+    import pipelines as package
+
+    return Path(package.__file__).parent
+
+
+def compile_all(out_dir: str | Path | None = None) -> list[Path]:
+    """Compile every pipeline to ``<name>.yaml`` (default: beside its source)."""
+    from kfp import compiler
+
+    out = Path(out_dir) if out_dir else source_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, pipeline in pipelines().items():
+        path = out / f"{name}.yaml"
+        compiler.Compiler().compile(pipeline, str(path))
+        written.append(path)
+    return written
+
+
+def parse_params(pipeline: Any, items: list[str]) -> dict[str, Any]:
+    """``name=value`` strings → typed arguments, by the pipeline's declared parameter types.
+
+    Lists and dicts are JSON (``train_overrides='["train.epochs=2"]'``).
+
+    Raises:
+        ConfigError: a malformed item, an unknown name, or a value of the wrong type.
+    """
+    inputs = pipeline.component_spec.inputs or {}
+    params: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--param {item!r}: expected NAME=VALUE")
+        if name not in inputs:
+            raise ConfigError(f"--param {name}: unknown; the parameters are {', '.join(inputs)}")
+        params[name] = _typed(name, inputs[name].type, raw)
+    missing = [n for n, spec in inputs.items() if spec.default is None and not spec.optional]
+    missing = [n for n in missing if n not in params]
+    if missing:
+        raise ConfigError(f"missing required parameter(s): {', '.join(missing)}")
+    return params
+
+
+def _typed(name: str, kind: str, raw: str) -> Any:
+    try:
+        if kind == "Integer":
+            return int(raw)
+        if kind == "Float":
+            return float(raw)
+        if kind == "Boolean":
+            if raw.lower() not in {"true", "false", "1", "0"}:
+                raise ValueError(raw)
+            return raw.lower() in {"true", "1"}
+        if kind in {"List", "Dict"}:
+            value = json.loads(raw)
+            if not isinstance(value, list if kind == "List" else dict):
+                raise ValueError(raw)
+            return value
+    except ValueError as err:
+        raise ConfigError(f"--param {name}={raw!r}: not a valid {kind}") from err
+    return raw
+
+
+@dataclass
+class LocalRun:
+    """Where a local run put things."""
+
+    pipeline_root: Path
+    work_uri: str
+    tracking_uri: str
+
+
+def run_local(name: str, params: dict[str, Any], out: str | Path) -> LocalRun:
+    """Run a pipeline on this machine with ``kfp.local``'s SubprocessRunner.
+
+    Each task runs as a subprocess of this Python (no containers; ``base_image`` and Kubernetes
+    settings are ignored). Unless given, data goes under ``out/work``, MLflow to
+    ``MLFLOW_TRACKING_URI`` (default ``mlflow.db`` in the working directory) and training runs
+    under ``torchrun`` here.
+
+    Raises:
+        VideoLLMError: a task failed (its log is above, in the output).
+    """
+    from kfp import local
+    from mlflow import MlflowClient
+
+    from videollm.tracking.store import ensure_experiment, tracking_uri
+
+    out = Path(out).resolve()
+    pipeline = get_pipeline(name)
+    inputs = pipeline.component_spec.inputs or {}
+    params = dict(params)
+    params.setdefault("work_uri", str(out / "work"))
+    if "launcher" in inputs:
+        import torch
+
+        params.setdefault("launcher", "local")
+        # One process per local GPU, or one CPU process: not the cluster default of 8 GPUs.
+        params.setdefault("gpus_per_worker", torch.cuda.device_count())
+    # Pin the store for every task (default: mlflow.db in the working directory, as the CLI).
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri()
+    # Create the tracking store's tables now: parallel tasks racing to create them would fail.
+    ensure_experiment(MlflowClient(), params.get("experiment", "videollm"))
+    # Tasks run `python`: make it this interpreter, with videollm importable.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(out / "kfp"),
+        raise_on_error=True,
+    )
+    logger.info("running %s locally; task outputs under %s", name, out / "kfp")
+    try:
+        pipeline(**params)
+    except RuntimeError as err:
+        raise VideoLLMError(f"pipeline {name} failed: {err}") from err
+    return LocalRun(out / "kfp", params["work_uri"], os.environ["MLFLOW_TRACKING_URI"])
+
+
+def champion_summary(model_name: str, alias: str = "champion") -> dict[str, str]:
+    """The registry's ``alias`` version of ``model_name``: version, run and checkpoint."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return {}
+    run = client.get_run(version.run_id) if version.run_id else None
+    return {
+        "model_uri": f"models:/{model_name}@{alias}",
+        "version": str(version.version),
+        "run_id": version.run_id or "",
+        "run_name": run.data.tags.get("mlflow.runName", "") if run else "",
+        "experiment_id": run.info.experiment_id if run else "",
+        "checkpoint": version.source,
+    }
+
+
+def submit(
+    name: str,
+    params: dict[str, Any],
+    host: str,
+    experiment: str = "videollm",
+    run_name: str | None = None,
+    namespace: str | None = None,
+) -> tuple[str, str]:
+    """Submit a pipeline run to a KFP server; returns the run id and its UI link."""
+    import kfp
+
+    client = kfp.Client(host=host, namespace=namespace)
+    result = client.create_run_from_pipeline_func(
+        get_pipeline(name), arguments=params, run_name=run_name, experiment_name=experiment
+    )
+    return result.run_id, f"{host.rstrip('/')}/#/runs/details/{result.run_id}"
