@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench clean images push
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,36 @@ bench: install
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/serve.py
+
+# Container images (images/*/Dockerfile; build context = the repository root). Their names and
+# tag come from one place, videollm/images.py:
+#   make images                      build base, pipeline and serve
+#   make push REGISTRY=my.registry/team   build with that registry in the names, then push
+# TORCH_CUDA_ARCH_LIST (GPU architectures flash-attn/DeepSpeed compile for) and DOCKER
+# (e.g. podman) can be overridden the same way.
+# Empty: videollm.images.REGISTRY.
+REGISTRY ?=
+DOCKER ?= docker
+TORCH_CUDA_ARCH_LIST ?= 8.0;8.6;8.9;9.0
+# Evaluated once, on first use (not for other targets).
+IMAGE_REFS = $(eval IMAGE_REFS := $$(shell $(PYTHON) -m videollm.images $(REGISTRY)))$(IMAGE_REFS)
+image_ref = $(patsubst $(1)=%,%,$(filter $(1)=%,$(IMAGE_REFS)))
+IMAGE_ARGS = --build-arg VERSION=$(lastword $(subst :, ,$(call image_ref,base))) \
+	--build-arg REVISION=$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+images:
+	@test -n "$(call image_ref,base)" || { echo "python -m videollm.images printed no image names"; exit 1; }
+	$(DOCKER) build -f images/base/Dockerfile $(IMAGE_ARGS) \
+		--build-arg TORCH_CUDA_ARCH_LIST="$(TORCH_CUDA_ARCH_LIST)" -t $(call image_ref,base) .
+	$(DOCKER) build -f images/pipeline/Dockerfile $(IMAGE_ARGS) \
+		--build-arg BASE_IMAGE=$(call image_ref,base) -t $(call image_ref,pipeline) .
+	$(DOCKER) build -f images/serve/Dockerfile $(IMAGE_ARGS) \
+		--build-arg BASE_IMAGE=$(call image_ref,base) -t $(call image_ref,serve) .
+
+push: images
+	$(DOCKER) push $(call image_ref,base)
+	$(DOCKER) push $(call image_ref,pipeline)
+	$(DOCKER) push $(call image_ref,serve)
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache

@@ -7,13 +7,10 @@ that the Helm chart's default values and the compiled pipelines agree with these
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from videollm import __version__
 
 REGISTRY = "ghcr.io/videollm"
-try:
-    TAG = version("videollm")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    TAG = "0.1.0"
+TAG = __version__  # images are tagged with the package version they hold
 
 #: Image name (without registry) for each image folder under ``images/``.
 NAMES = {"base": "videollm-base", "pipeline": "videollm-pipeline", "serve": "videollm-serve"}

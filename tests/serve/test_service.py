@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -139,16 +141,25 @@ def test_auth_and_open_health_endpoints(server, colour_data):
 
 
 @pytest.mark.slow
-def test_not_ready_until_a_model_loads_and_auth_off(tmp_path):
-    srv = start_server(
-        tmp_path, {"VIDEOLLM_CHECKPOINT": str(tmp_path / "missing")}, wait_ready=False
-    )
+def test_not_ready_until_a_model_appears_and_auth_off(tmp_path, served_checkpoint, colour_data):
+    later = tmp_path / "registered-later"
+    env = {"VIDEOLLM_CHECKPOINT": str(later), "VIDEOLLM_LOAD_RETRY_S": "1"}
+    srv = start_server(tmp_path, env, wait_ready=False)
     try:
         assert httpx.get(f"{srv.url}/readyz").status_code == 503
-        video = tmp_path / "v.mp4"
-        video.write_bytes(b"x")
         files = {"video": ("v.mp4", b"x", "video/mp4")}
         response = httpx.post(f"{srv.url}/chat", data={"question": "q"}, files=files, timeout=30)
         assert response.status_code == 503  # no token needed when VIDEOLLM_API_TOKEN is unset
+        deadline = time.monotonic() + 30
+        while "registered-later" not in srv.log.read_text():  # the log says what it waits for
+            assert time.monotonic() < deadline, "the load failure was never logged"
+            time.sleep(0.2)
+        # The model shows up (e.g. the first pipeline run registers it): the server gets ready.
+        shutil.copytree(served_checkpoint, later)
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{srv.url}/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "never became ready"
+            time.sleep(0.5)
+        assert _chat(srv, _video(colour_data, "red")).json()["answer"] == "red"
     finally:
         stop_server(srv)

