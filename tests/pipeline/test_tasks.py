@@ -82,3 +82,43 @@ def test_job_spec_carries_the_command_and_cluster_settings():
     assert spec.env_from_secrets == ["creds"] and spec.env_from_config_maps == ["platform"]
     with pytest.raises(VideoLLMError, match="no usable characters"):
         dns_name("___")
+
+
+class _Recorded:
+    """A launcher that reports a given outcome and keeps the spec it was given."""
+
+    def __init__(self, result) -> None:
+        self.result, self.specs = result, []
+
+    def run(self, spec):
+        self.specs.append(spec)
+        return self.result
+
+
+def test_train_task_fails_with_the_jobs_reason_and_keeps_its_yaml():
+    from videollm.launcher.base import LaunchResult
+    from videollm.pipeline.train_task import run_train_task
+
+    args = TrainTaskArgs(records_uri="r", features_uri="f", checkpoint_uri="c", llm="m")
+    failed = _Recorded(LaunchResult(False, reason="PyTorchJobFailed: 1 Master replica(s) failed."))
+    with pytest.raises(VideoLLMError, match="videollm-train failed: PyTorchJobFailed: 1 Master"):
+        run_train_task(args, failed)
+    manifest = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob"}
+    ok = _Recorded(LaunchResult(True, manifest=manifest))
+    result, job_yaml = run_train_task(args, ok)
+    assert "kind: PyTorchJob" in job_yaml and result.uri == "c"
+    assert ok.specs[0].args[0] == "train"
+    with pytest.raises(VideoLLMError, match="launcher: 'slurm' is not one of"):
+        run_train_task(TrainTaskArgs("r", "f", "c", "m", launcher="slurm"))
+
+
+def test_auto_launcher_is_a_pytorchjob_inside_a_cluster_and_torchrun_outside(monkeypatch):
+    from videollm.launcher.local import TorchrunLauncher
+    from videollm.launcher.pytorchjob import PyTorchJobLauncher
+    from videollm.pipeline.train_task import pick_launcher
+
+    args = TrainTaskArgs("r", "f", "c", "m")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    assert isinstance(pick_launcher(args), TorchrunLauncher)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    assert isinstance(pick_launcher(args), PyTorchJobLauncher)
