@@ -16,7 +16,6 @@ from typing import Any
 
 from videollm.data.convert import ConvertConfig
 from videollm.errors import ConfigError, VideoLLMError
-from videollm.features.extract import ExtractConfig
 from videollm.storage import is_remote, join, resolve
 from videollm.video.paths import VIDEO_EXTENSIONS
 
@@ -119,6 +118,7 @@ def extract_shard(
     videos_uri: str, features_uri: str, encoder: str, num_frames: int, shard: int, num_shards: int
 ) -> TaskResult:
     """Extract one shard's features into ``features_uri/shard-NNN``."""
+    from videollm.features.config import ExtractConfig
     from videollm.steps import run_extract
 
     cfg = ExtractConfig(encoder=encoder, num_frames=num_frames)
