@@ -23,6 +23,7 @@ def extract_shards(
     encoder: str,
     num_frames: int,
     num_shards: int,
+    node_selector: dict,
     experiment: str,
     platform_secret: str,
     platform_config: str,
@@ -42,6 +43,7 @@ def extract_shards(
         task.set_display_name("extract shard")
         task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(EXTRACT_GPUS)
         kubernetes.add_toleration(task, **GPU_TOLERATION)
+        kubernetes.add_node_selector_json(task, node_selector)
         with_platform(task, platform_secret, platform_config, cache=True)
     return task
 
@@ -56,6 +58,7 @@ def extract_only(
     encoder: str = "openai/clip-vit-large-patch14",
     num_frames: int = 100,
     num_shards: int = 4,
+    extract_node_selector: dict = {},  # noqa: B006 (KFP reads the default; never mutated)
     experiment: str = "videollm",
     platform_secret: str = PLATFORM_SECRET,
     platform_config: str = PLATFORM_CONFIG,
@@ -68,6 +71,7 @@ def extract_only(
         encoder: Vision encoder (HF id or path).
         num_frames: Frames sampled per video.
         num_shards: Parallel extract tasks.
+        extract_node_selector: Node labels for the extract tasks, e.g. a GPU type.
         experiment: MLflow experiment.
         platform_secret: Secret with S3/MLflow credentials.
         platform_config: ConfigMap with S3/MLflow endpoints.
@@ -89,6 +93,7 @@ def extract_only(
         encoder,
         num_frames,
         num_shards,
+        extract_node_selector,
         experiment,
         platform_secret,
         platform_config,

@@ -33,6 +33,7 @@ def finetune(
     recipe: str = "videochatgpt_7b",
     num_frames: int = 100,
     num_shards: int = 4,
+    extract_node_selector: dict = {},  # noqa: B006 (KFP reads the default; never mutated)
     val_fraction: float = 0.1,
     num_workers: int = 1,
     gpus_per_worker: int = 8,
@@ -65,6 +66,7 @@ def finetune(
         recipe: Training preset or YAML path.
         num_frames: Frames sampled per video.
         num_shards: Parallel extract tasks.
+        extract_node_selector: Node labels for the extract tasks, e.g. a GPU type.
         val_fraction: Fraction of videos held out for validation.
         num_workers: Training nodes (PyTorchJob master + workers).
         gpus_per_worker: GPUs per training node (0: CPU).
@@ -104,6 +106,7 @@ def finetune(
         encoder,
         num_frames,
         num_shards,
+        extract_node_selector,
         experiment,
         platform_secret,
         platform_config,

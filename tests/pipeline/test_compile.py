@@ -69,6 +69,8 @@ def test_finetune_interface_and_wiring():
     extract = executors["exec-extract"]
     assert extract["secretAsEnv"][0]["secretNameParameter"]
     assert extract["tolerations"][0]["key"] == "nvidia.com/gpu"
+    selector = extract["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"]
+    assert selector.endswith("extract_node_selector")
     loop = spec["components"]["comp-for-loop-1"]["dag"]["tasks"]["extract"]
     assert loop["cachingOptions"]["enableCache"] is True
     assert tasks["train"]["cachingOptions"].get("enableCache", False) is False
