@@ -43,3 +43,12 @@ def test_serve_config_picks_one_model_source():
 
     with pytest.raises(VideoLLMError, match="run `videollm package` first"):
         bento_model("never-packaged")
+
+
+def test_serve_cli_refuses_before_starting_a_server(capsys):
+    from videollm.cli.main import main
+
+    assert main(["serve"]) == 1
+    assert "exactly one of --bento, --checkpoint or --model-uri" in capsys.readouterr().err
+    assert main(["serve", "--model-uri", "models:/nope@champion"]) == 1
+    assert "cannot resolve models:/nope@champion" in capsys.readouterr().err

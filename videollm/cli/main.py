@@ -132,12 +132,11 @@ def _cmd_runs_compare(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from videollm.serve.launch import resolve_checkpoint, serve
 
-    if args.bento:
-        if args.checkpoint or args.model_uri:
-            raise VideoLLMError("give one of --bento, --checkpoint or --model-uri")
-        return serve(bento=args.bento, host=args.host, port=args.port)
-    checkpoint = resolve_checkpoint(args.checkpoint, args.model_uri)
-    return serve(checkpoint, host=args.host, port=args.port)
+    if sum(map(bool, (args.bento, args.checkpoint, args.model_uri))) != 1:
+        raise VideoLLMError("give exactly one of --bento, --checkpoint or --model-uri")
+    if args.checkpoint:
+        return serve(resolve_checkpoint(args.checkpoint), host=args.host, port=args.port)
+    return serve(bento=args.bento, model_uri=args.model_uri, host=args.host, port=args.port)
 
 
 def _cmd_package(args: argparse.Namespace) -> int:

@@ -108,10 +108,14 @@ def registry_version(model_uri: str) -> dict[str, str]:
 def serve(
     checkpoint: Path | None = None,
     bento: str | None = None,
+    model_uri: str | None = None,
     host: str = "0.0.0.0",
     port: int = 3000,
 ) -> int:
-    """Run ``bentoml serve`` on a checkpoint folder or a built Bento until interrupted.
+    """Run ``bentoml serve`` on a checkpoint folder, a registry URI or a Bento until interrupted.
+
+    A registry URI is handed to the service, which resolves it itself and reports the registry
+    version (``NAME/VERSION``) as ``model_version``.
 
     Returns:
         ``bentoml serve``'s exit code.
@@ -119,7 +123,10 @@ def serve(
     env = dict(os.environ)
     if checkpoint is not None:
         env["VIDEOLLM_CHECKPOINT"] = str(Path(checkpoint).resolve())
+    if model_uri is not None:
+        registry_version(model_uri)  # fail here, with the reason, if it does not resolve
+        env["VIDEOLLM_MODEL_URI"] = model_uri
     target = bento or SERVICE
     cmd = [str(Path(sys.executable).parent / "bentoml"), "serve", target]
-    logger.info("serving %s on http://%s:%d", checkpoint or bento, host, port)
+    logger.info("serving %s on http://%s:%d", checkpoint or model_uri or bento, host, port)
     return subprocess.call([*cmd, "--host", host, "--port", str(port)], env=env)
