@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -17,6 +19,7 @@ from videollm.features.extract import ExtractConfig, extract
 
 # BentoML reads its home once per process: keep the tests' models and Bentos out of ~/bentoml.
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="videollm-tests-bentoml-")
+atexit.register(shutil.rmtree, os.environ["BENTOML_HOME"], True)
 
 # Fixture modules (real servers) live next to this file; make them importable as plugins.
 sys.path.insert(0, str(Path(__file__).parent))
