@@ -66,3 +66,30 @@ def test_a_bad_parameter_fails_the_first_task_with_a_clear_message(colour_data, 
     assert "Inner task failed" in done.stderr and "plan-shards" in done.stderr
     executed = [line for line in done.stdout.splitlines() if "Executing task" in line]
     assert len(executed) == 1 and "plan-shards" in executed[0]  # nothing else started
+
+
+@pytest.mark.slow
+def test_the_pipeline_reads_and_writes_s3(
+    colour_data, tiny_clip_dir, tiny_llm_dir, s3_env, tmp_path
+):
+    """Videos, annotations and every task's output in the bucket; only MLflow stays local."""
+    from videollm.pipeline.runner import champion_summary, run_local
+    from videollm.storage import resolve
+    from videollm.storage.sync import upload_dir
+
+    upload_dir(colour_data["videos"], "s3://videos/pipeline")
+    resolve("s3://videos")[0].put(colour_data["root"] / "annotations.jsonl", "pipeline.jsonl")
+    params = {
+        "videos_uri": "s3://videos/pipeline", "annotations_uri": "s3://videos/pipeline.jsonl",
+        "annotation_format": "jsonl", "encoder": str(tiny_clip_dir), "llm": str(tiny_llm_dir),
+        "recipe": "demo", "num_frames": 8, "num_shards": 2, "val_fraction": 0.25,
+        "work_uri": "s3://work/pipeline", "registered_model_name": "s3-champion",
+        "package_bento": False,
+    }  # fmt: skip
+    run_local("finetune", params, tmp_path)
+    champion = champion_summary("s3-champion")
+    assert champion["checkpoint"].startswith("s3://work/pipeline/")
+    keys = resolve("s3://work")[0].list("pipeline/")
+    assert sum(k.endswith(".safetensors") and "/shard-" in k for k in keys) == 24
+    for part in ("records/train.jsonl", "checkpoint/model.safetensors", "eval/predictions.jsonl"):
+        assert any(k.endswith(part) for k in keys), part
