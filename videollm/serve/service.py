@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,10 +41,16 @@ decode_failures = bentoml.metrics.Counter(
 )
 
 
-def _http_error(err: BadRequest) -> BentoMLException:
-    if isinstance(err.__cause__, VideoDecodeError):
-        decode_failures.inc()
-    return BentoMLException(str(err), error_code=HTTPStatus(err.status))
+@contextmanager
+def _bad_requests_as_http(api: str) -> Iterator[None]:
+    """Turn the engine's :class:`BadRequest` into a 4xx JSON error, and count it."""
+    try:
+        yield
+    except BadRequest as err:
+        requests_total.labels(api=api, outcome="bad_request").inc()
+        if isinstance(err.__cause__, VideoDecodeError):
+            decode_failures.inc()
+        raise BentoMLException(str(err), error_code=HTTPStatus(err.status)) from err
 
 
 @bentoml.service(
@@ -104,14 +112,10 @@ class VideoLLMService:
         temperature: float = 0.0,
     ) -> dict[str, Any]:
         """Answer ``question`` about an uploaded video."""
-        engine = self._engine()
-        try:
-            answer = engine.answer_video(
+        with _bad_requests_as_http("chat"):
+            answer = self._engine().answer_video(
                 video, question, history or [], GenerationArgs(max_new_tokens, temperature)
             )
-        except BadRequest as err:
-            requests_total.labels(api="chat", outcome="bad_request").inc()
-            raise _http_error(err) from err
         videos_decoded.inc()
         return self._reply("chat", answer)
 
@@ -125,14 +129,10 @@ class VideoLLMService:
         temperature: float = 0.0,
     ) -> dict[str, Any]:
         """Answer ``question`` about precomputed features (a ``.safetensors`` upload)."""
-        engine = self._engine()
-        try:
-            answer = engine.answer_features(
+        with _bad_requests_as_http("chat_features"):
+            answer = self._engine().answer_features(
                 features, question, history or [], GenerationArgs(max_new_tokens, temperature)
             )
-        except BadRequest as err:
-            requests_total.labels(api="chat_features", outcome="bad_request").inc()
-            raise _http_error(err) from err
         return self._reply("chat_features", answer)
 
     @bentoml.api
@@ -143,11 +143,8 @@ class VideoLLMService:
         from videollm.features.store import save_features
 
         engine = self._engine()
-        try:
+        with _bad_requests_as_http("extract"):
             feats, _, _ = engine.features_of(video)
-        except BadRequest as err:
-            requests_total.labels(api="extract", outcome="bad_request").inc()
-            raise _http_error(err) from err
         videos_decoded.inc()
         requests_total.labels(api="extract", outcome="ok").inc()
         # The request's own temp dir: BentoML deletes it after the response is sent.
