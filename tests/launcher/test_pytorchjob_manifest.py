@@ -13,7 +13,7 @@ import yaml
 
 from videollm.errors import ConfigError
 from videollm.launcher.base import TrainJobSpec
-from videollm.launcher.pytorchjob import build_pytorchjob, manifest_dict
+from videollm.launcher.pytorchjob_manifest import build_pytorchjob, manifest_dict
 
 # shared/ sits next to the repository checkout.
 CRD_DIR = Path(__file__).parents[2].parent / "shared" / "k8s-crds"

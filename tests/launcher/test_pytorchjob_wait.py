@@ -24,7 +24,8 @@ from kubernetes.client.rest import ApiException
 
 from videollm.errors import VideoLLMError
 from videollm.launcher.base import TrainJobSpec
-from videollm.launcher.pytorchjob import PyTorchJobLauncher, build_pytorchjob, manifest_dict
+from videollm.launcher.pytorchjob import PyTorchJobLauncher
+from videollm.launcher.pytorchjob_manifest import build_pytorchjob, manifest_dict
 from videollm.launcher.rbac import RBAC_RULES
 
 RECORDINGS = Path(__file__).parent / "recordings"

@@ -7,6 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+#: The Kubernetes resource name of an NVIDIA GPU (training pods, extract tasks, the chart).
+GPU_RESOURCE = "nvidia.com/gpu"
+
 
 @dataclass
 class TrainJobSpec:

@@ -8,6 +8,7 @@ release named ``videollm`` these are the defaults below. Each is also a pipeline
 from __future__ import annotations
 
 from videollm.images import PIPELINE_IMAGE
+from videollm.launcher.base import GPU_RESOURCE
 
 PLATFORM_CONFIG = "videollm-platform"
 PLATFORM_SECRET = "videollm-credentials"
@@ -24,7 +25,6 @@ CONFIG_KEYS = (
 SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 #: Accelerator of the GPU tasks (extraction) and the node label/taint GPU nodes carry.
-GPU_RESOURCE = "nvidia.com/gpu"
 #: GPUs per extract task (a literal: kfp.local cannot resolve a parameter inside ParallelFor).
 EXTRACT_GPUS = 1
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
