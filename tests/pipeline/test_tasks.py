@@ -82,6 +82,7 @@ def test_job_spec_carries_the_command_and_cluster_settings():
     assert spec.env_from_secrets == ["creds"] and spec.env_from_config_maps == ["platform"]
     with pytest.raises(VideoLLMError, match="no usable characters"):
         dns_name("___")
+    assert dns_name("42-Run") == "job-42-run"  # DNS-1035: a letter first
 
 
 class _Recorded:

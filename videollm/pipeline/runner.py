@@ -136,7 +136,9 @@ def run_local(name: str, params: dict[str, Any], out: str | Path) -> LocalRun:
     # Create the tracking store's tables now: parallel tasks racing to create them would fail.
     ensure_experiment(MlflowClient(), params.get("experiment", "videollm"))
     # Tasks run `python`: make it this interpreter, with videollm importable.
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    bin_dir, path = str(Path(sys.executable).parent), os.environ.get("PATH", "")
+    if path.split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{path}"
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(out / "kfp"),

@@ -168,11 +168,14 @@ def run_metrics(checkpoint_uri: str) -> dict[str, float]:
 
 
 def dns_name(name: str) -> str:
-    """A Kubernetes object name: lowercase alphanumerics and ``-``, at most 63 characters."""
-    cleaned = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63].rstrip("-")
+    """A DNS-1035 label, as PyTorchJob names must be: lowercase alphanumerics and ``-``,
+    starting with a letter, at most 63 characters."""
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
     if not cleaned:
         raise VideoLLMError(f"job_name: {name!r} has no usable characters")
-    return cleaned
+    if not cleaned[0].isalpha():
+        cleaned = f"job-{cleaned}"
+    return cleaned[:63].rstrip("-")
 
 
 def current_namespace() -> str:
