@@ -59,7 +59,7 @@ def train(
         experiment: MLflow experiment.
         checkpoint: Manifest of the checkpoint (its URI, base LLM, recipe).
         metrics: The training run's final metrics.
-        job: The submitted PyTorchJob as YAML (empty for a local run).
+        job: The submitted PyTorchJob as YAML (a comment for a local run).
 
     Returns:
         The checkpoint URI.
@@ -81,7 +81,6 @@ def train(
         gpus_per_worker=gpus_per_worker,
         deepspeed=deepspeed,
         launcher=launcher,
-        job_name=f"videollm-{work.rstrip('/').rsplit('/', 1)[-1]}",
         image=image,
         service_account=service_account,
         platform_secret=platform_secret,
@@ -95,6 +94,6 @@ def train(
     result, job_yaml = run_train_task(args)
     write_outputs(result, checkpoint.path)
     with open(job.path, "w") as f:
-        f.write(job_yaml or "# trained locally with torchrun: no PyTorchJob\n")
+        f.write(job_yaml)
     log_metrics(metrics, result)
     return result.uri

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
@@ -37,7 +38,8 @@ class TrainTaskArgs:
         gpus_per_worker: GPUs per node (0: CPU).
         deepspeed: ``""``, ``zero2`` or ``zero3``.
         launcher: ``auto`` (PyTorchJob inside a cluster, else local), ``local`` or ``pytorchjob``.
-        job_name: PyTorchJob name (made DNS-safe).
+        job_name: PyTorchJob name (made DNS-safe); by default ``videollm-<run>``, after the
+            folder that holds the checkpoint (the pipeline run's work folder).
         image: Image of the training pods.
         namespace: Namespace of the job; defaults to the pod's own.
         service_account: Service account of the training pods.
@@ -60,7 +62,7 @@ class TrainTaskArgs:
     gpus_per_worker: int = 0
     deepspeed: str = ""
     launcher: str = "auto"
-    job_name: str = "videollm-train"
+    job_name: str = ""
     image: str = ""
     namespace: str = ""
     service_account: str = ""
@@ -93,7 +95,7 @@ def job_spec(args: TrainTaskArgs) -> TrainJobSpec:
         overrides.append(f"train.deepspeed={args.deepspeed}")
     env = {k: os.environ[k] for k in ("MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID") if k in os.environ}
     return TrainJobSpec(
-        name=dns_name(args.job_name),
+        name=dns_name(args.job_name or f"videollm-{run_name(args.checkpoint_uri)}"),
         args=cmd + overrides,
         image=args.image,
         num_workers=args.num_workers,
@@ -133,7 +135,11 @@ def run_train_task(args: TrainTaskArgs, launcher: Launcher | None = None) -> tup
     if args.num_workers < 1:
         raise VideoLLMError(f"num_workers: must be at least 1, got {args.num_workers}")
     result = (launcher or pick_launcher(args)).run(spec)
-    job_yaml = yaml.safe_dump(result.manifest, sort_keys=False) if result.manifest else ""
+    job_yaml = (
+        yaml.safe_dump(result.manifest, sort_keys=False)
+        if result.manifest
+        else "# trained locally with torchrun: no PyTorchJob\n"
+    )
     if not result.succeeded:
         raise VideoLLMError(f"training job {spec.name} failed: {result.reason}")
     metrics = run_metrics(args.checkpoint_uri)
@@ -165,6 +171,11 @@ def run_metrics(checkpoint_uri: str) -> dict[str, float]:
         order_by=["attributes.start_time DESC"],
     )
     return dict(runs[0].data.metrics) if runs else {}
+
+
+def run_name(checkpoint_uri: str) -> str:
+    """The name of the folder holding the checkpoint: ``<work_uri>/<run>/checkpoint`` → run."""
+    return PurePosixPath(checkpoint_uri.rstrip("/")).parent.name or "train"
 
 
 def dns_name(name: str) -> str:
