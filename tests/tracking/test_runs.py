@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -147,3 +150,48 @@ def test_local_default_is_sqlite_under_cwd(tmp_path: Path, monkeypatch: pytest.M
     assert got.info.artifact_uri == artifacts.as_uri()
     assert (artifacts / "notes" / "hello.txt").read_text() == "hello"
     assert not (tmp_path / "mlruns").exists()
+
+
+_ROUNDS = 5
+
+
+def _log_same_dataset(uri: str, barrier: Any, queue: Any) -> None:
+    """One of several parallel tasks: its own run, then the shared dataset at the same moment."""
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        with step_run("extract", {}) as run:
+            for k in range(_ROUNDS):  # Several rounds: each is a fresh race for a new row.
+                barrier.wait(timeout=60)
+                log_dataset(f"s3://videos/{k}", f"videos-{k}", "b" * 64, "extract")
+        queue.put(run.info.run_id)
+    except Exception as err:  # Reported to the test, which fails on it.
+        barrier.abort()  # The others stop waiting for this one.
+        queue.put(f"error: {err}")
+
+
+def test_parallel_runs_logging_one_dataset_all_link_it(tmp_path: Path) -> None:
+    """Extract shards log the same videos dataset at once; none may lose the insert race."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        with step_run("setup", {}):  # Create the tables first, as run_local does.
+            pass
+    finally:
+        del os.environ["MLFLOW_TRACKING_URI"]
+    ctx = multiprocessing.get_context("spawn")
+    n = 6
+    barrier, queue = ctx.Barrier(n), ctx.Queue()
+    procs = [ctx.Process(target=_log_same_dataset, args=(uri, barrier, queue)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    assert not [r for r in results if r.startswith("error")], results
+    client = MlflowClient(uri)
+    linked = [client.get_run(r).inputs.dataset_inputs for r in results]
+    expected = {(f"videos-{k}", "b" * 36) for k in range(_ROUNDS)}
+    assert all({(d.dataset.name, d.dataset.digest) for d in run} == expected for run in linked)
+    # One row per dataset, shared by every run: the losers linked the winner's row.
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM datasets").fetchone() == (_ROUNDS,)

@@ -231,4 +231,11 @@ def log_dataset(uri: str, name: str, digest: str | None, context: str) -> None:
     """
     short = digest[:MAX_DATASET_DIGEST_SIZE] if digest else None
     dataset = MetaDataset(_dataset_source(uri), name=name, digest=short)
-    mlflow.log_input(dataset, context=context)
+    try:
+        mlflow.log_input(dataset, context=context)
+    except MlflowException as err:
+        # Parallel tasks (extract shards) logging the same dataset race to create its row; the
+        # loser's insert breaks a unique constraint and rolls back. The row exists now, so a
+        # second try links it. Any other error fails again and is raised.
+        log.debug("retrying log_input of %s after %s", name, err.message)
+        mlflow.log_input(dataset, context=context)
