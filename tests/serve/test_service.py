@@ -31,7 +31,8 @@ def _chat(server, path: Path, name: str | None = None, **fields):
 
 def _error(response) -> str:
     body = response.json()
-    return (body[0] if isinstance(body, list) else body)["error"]
+    assert isinstance(body, dict), body  # every 4xx has one shape: {"error": ...}
+    return body["error"]
 
 
 @pytest.mark.slow
@@ -135,6 +136,7 @@ def test_auth_and_open_health_endpoints(server, colour_data):
         f"{server.url}/chat", files=files, headers={"Authorization": "Bearer x"}, timeout=60
     )
     assert wrong.status_code == 401
+    assert "bearer token" in _error(wrong)
     assert httpx.get(f"{server.url}/readyz").status_code == 200
     metrics = httpx.get(f"{server.url}/metrics").text
     assert "videollm_requests_total" in metrics and "videollm_videos_decoded_total" in metrics
