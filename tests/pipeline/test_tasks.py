@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from videollm.errors import ConfigError, VideoLLMError
 from videollm.pipeline.runner import get_pipeline, parse_params
-from videollm.pipeline.tasks import plan_shards, single_uri, work_dir
+from videollm.pipeline.tasks import extract_shard, plan_shards, single_uri, work_dir
 from videollm.pipeline.train_task import TrainTaskArgs, dns_name, job_spec
 
 
@@ -15,6 +17,27 @@ def test_plan_shards_caps_at_the_number_of_videos(colour_data):
     annotations = str(colour_data["root"] / "annotations.jsonl")
     assert plan_shards(videos, annotations, "jsonl", 3) == [0, 1, 2]
     assert plan_shards(videos, annotations, "jsonl", 1000) == list(range(24))
+
+
+def test_the_planned_shards_extract_every_video_when_shards_outnumber_videos(
+    colour_data, tiny_clip_dir, tmp_path
+):
+    # Three videos and the default four shards: the plan launches three tasks, and each one
+    # must split by three too, or a video hashed to the unlaunched fourth shard is lost.
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a", "b", "c"):
+        shutil.copy(next(colour_data["videos"].glob("*.mp4")), videos / f"{name}.mp4")
+    annotations = str(colour_data["root"] / "annotations.jsonl")
+    planned = plan_shards(str(videos), annotations, "jsonl", 4)
+    assert planned == [0, 1, 2]
+    done = sum(
+        extract_shard(str(videos), str(tmp_path / "f"), str(tiny_clip_dir), 4, shard, 4).metrics[
+            "done"
+        ]
+        for shard in planned
+    )
+    assert done == 3
 
 
 @pytest.mark.parametrize(

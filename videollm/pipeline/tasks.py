@@ -96,9 +96,18 @@ def plan_shards(
         raise ConfigError(f"videos_uri: no videos found under {videos_uri}")
     if annotations_uri and not _exists(annotations_uri):
         raise ConfigError(f"annotations_uri: {annotations_uri} does not exist")
-    shards = min(num_shards, num_videos)
+    shards = shard_count(num_shards, num_videos)
     logger.info("%d videos → %d extract shards", num_videos, shards)
     return list(range(shards))
+
+
+def shard_count(num_shards: int, num_videos: int) -> int:
+    """How many shards the videos are really split into: no more shards than videos.
+
+    ``plan_shards`` launches this many extract tasks and each task assigns videos with the
+    same count, so no video hashes to a shard that was never launched.
+    """
+    return max(1, min(int(num_shards), num_videos))
 
 
 def count_videos(uri: str) -> int:
@@ -123,7 +132,8 @@ def extract_shard(
 
     cfg = ExtractConfig(encoder=encoder, num_frames=num_frames)
     # Loop items can reach a component as floats (kfp.local); shard indices are whole numbers.
-    shard, num_shards = int(shard), int(num_shards)
+    # The task gets the requested count; the planned one may be smaller (fewer videos).
+    shard, num_shards = int(shard), shard_count(num_shards, count_videos(videos_uri))
     result = run_extract(videos_uri, features_uri, cfg, shard=(shard, num_shards))
     lines = [
         f"## Extract shard {shard} of {num_shards}",
