@@ -11,20 +11,19 @@ def convert(
     annotations_uri: str,
     annotation_format: str,
     work_uri: str,
-    run_id: str,
     num_frames: int,
     val_fraction: float,
     experiment: str,
     records: Output[Dataset],
     metrics: Output[Metrics],
 ) -> str:
-    """Convert the annotations into ``<work>/records``.
+    """Convert the annotations into ``<work_uri>/records/<key>``.
 
     Args:
         annotations_uri: Annotation file or folder.
         annotation_format: Its format.
-        work_uri: Folder or prefix for all runs' data.
-        run_id: The pipeline run's id; this run's data goes under ``<work_uri>/<run_id>``.
+        work_uri: Folder or prefix for all runs' data. The records go under a key made from
+            all the inputs below, so runs with the same ones share them.
         num_frames: Frames per video (Breakfast answers index frames).
         val_fraction: Fraction of videos held out for validation.
         experiment: MLflow experiment.
@@ -38,16 +37,13 @@ def convert(
         convert_annotations,
         init_task,
         log_metrics,
-        work_dir,
+        records_dir,
         write_outputs,
     )
-    from videollm.storage import join
 
     init_task(experiment)
-    work = work_dir(work_uri, run_id)
-    result = convert_annotations(
-        annotations_uri, annotation_format, join(work, "records"), num_frames, val_fraction
-    )
+    out = records_dir(work_uri, annotations_uri, annotation_format, num_frames, val_fraction)
+    result = convert_annotations(annotations_uri, annotation_format, out, num_frames, val_fraction)
     write_outputs(result, records.path)
     log_metrics(metrics, result)
     return result.uri

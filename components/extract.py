@@ -10,7 +10,6 @@ from videollm.images import PIPELINE_IMAGE
 def extract(
     videos_uri: str,
     work_uri: str,
-    run_id: str,
     encoder: str,
     num_frames: int,
     shard: int,
@@ -20,12 +19,12 @@ def extract(
     metrics: Output[Metrics],
     report: Output[Markdown],
 ) -> str:
-    """Extract one shard's video features into ``<work>/features/shard-NNN``.
+    """Extract one shard's video features into ``<work_uri>/features/<key>/shard-NNN``.
 
     Args:
         videos_uri: Folder or ``s3://`` prefix of the videos.
-        work_uri: Folder or prefix for all runs' data.
-        run_id: The pipeline run's id; this run's data goes under ``<work_uri>/<run_id>``.
+        work_uri: Folder or prefix for all runs' data. The features go under a key made
+            from the videos, encoder and frames, so runs with the same ones share them.
         encoder: Vision encoder (HF id or path).
         num_frames: Frames sampled per video.
         shard: This task's shard index.
@@ -40,18 +39,15 @@ def extract(
     """
     from videollm.pipeline.tasks import (
         extract_shard,
+        features_dir,
         init_task,
         log_metrics,
-        work_dir,
         write_outputs,
     )
-    from videollm.storage import join
 
     init_task(experiment)
-    work = work_dir(work_uri, run_id)
-    result = extract_shard(
-        videos_uri, join(work, "features"), encoder, num_frames, shard, num_shards
-    )
+    out = features_dir(work_uri, videos_uri, encoder, num_frames)
+    result = extract_shard(videos_uri, out, encoder, num_frames, shard, num_shards)
     write_outputs(result, features.path, report.path)
     log_metrics(metrics, result)
     return result.uri

@@ -11,6 +11,7 @@ def plan_shards(
     annotations_uri: str,
     annotation_format: str,
     num_shards: int,
+    require_annotations: bool,
     work_uri: str,
     run_id: str,
     experiment: str,
@@ -22,6 +23,7 @@ def plan_shards(
         annotations_uri: Annotation file or folder.
         annotation_format: One of ``videochatgpt``, ``videoinstruct``, ``breakfast``, ``jsonl``.
         num_shards: Parallel extract tasks wanted (capped at the number of videos).
+        require_annotations: Whether ``annotations_uri`` must be given.
         work_uri: Folder or prefix under which this run's data goes.
         run_id: The pipeline run's id; the run's data goes under ``<work_uri>/<run_id>``.
         experiment: MLflow experiment.
@@ -33,4 +35,6 @@ def plan_shards(
 
     init_task(experiment)
     work_dir(work_uri, run_id)  # fails now, not later, when work_uri is empty
-    return plan_shards(videos_uri, annotations_uri, annotation_format, num_shards)
+    return plan_shards(
+        videos_uri, annotations_uri, annotation_format, num_shards, require_annotations
+    )

@@ -33,7 +33,6 @@ def extract_shards(
         task = extract(
             videos_uri=videos_uri,
             work_uri=work_uri,
-            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             encoder=encoder,
             num_frames=num_frames,
             shard=shard,
@@ -50,7 +49,7 @@ def extract_shards(
 
 @dsl.pipeline(
     name="videollm-extract-only",
-    description="Extract video features in parallel shards into <work_uri>/<run>/features.",
+    description="Extract video features in parallel shards into <work_uri>/features/<key>.",
 )
 def extract_only(
     videos_uri: str,
@@ -67,7 +66,8 @@ def extract_only(
 
     Args:
         videos_uri: Folder or ``s3://`` prefix of the videos.
-        work_uri: Where the run's features go (``<work_uri>/<run id>/features``).
+        work_uri: Where the features go (``<work_uri>/features/<key>``; ``finetune`` with the
+            same videos, encoder and frames reuses them).
         encoder: Vision encoder (HF id or path).
         num_frames: Frames sampled per video.
         num_shards: Parallel extract tasks.
@@ -81,6 +81,7 @@ def extract_only(
         annotations_uri="",
         annotation_format="jsonl",
         num_shards=num_shards,
+        require_annotations=False,
         work_uri=work_uri,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         experiment=experiment,

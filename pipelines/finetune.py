@@ -72,7 +72,8 @@ def finetune(
         gpus_per_worker: GPUs per training node (0: CPU).
         select_metric: Metric the champion is chosen on (higher is better).
         registered_model_name: Registered model in MLflow.
-        work_uri: Where the run's data goes (``<work_uri>/<run id>/...``).
+        work_uri: Where the data goes: ``<work_uri>/features|records/<key>`` (shared by runs
+            with the same inputs) and ``<work_uri>/<run id>/checkpoint|eval|bento``.
         experiment: MLflow experiment.
         train_overrides: Extra ``key=value`` training overrides.
         deepspeed: ``""``, ``zero2`` or ``zero3``.
@@ -93,6 +94,7 @@ def finetune(
         annotations_uri=annotations_uri,
         annotation_format=annotation_format,
         num_shards=num_shards,
+        require_annotations=True,
         work_uri=work_uri,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         experiment=experiment,
@@ -116,7 +118,6 @@ def finetune(
         annotations_uri=annotations_uri,
         annotation_format=annotation_format,
         work_uri=work_uri,
-        run_id=run_id,
         num_frames=num_frames,
         val_fraction=val_fraction,
         experiment=experiment,

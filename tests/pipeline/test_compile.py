@@ -74,3 +74,29 @@ def test_finetune_interface_and_wiring():
     loop = spec["components"]["comp-for-loop-1"]["dag"]["tasks"]["extract"]
     assert loop["cachingOptions"]["enableCache"] is True
     assert tasks["train"]["cachingOptions"].get("enableCache", False) is False
+
+
+def _cached_tasks(dag: dict, components: dict) -> dict[str, dict]:
+    """Every task with caching on, in ``dag`` and the DAGs nested under it."""
+    found = {}
+    for name, task in dag["tasks"].items():
+        if task.get("cachingOptions", {}).get("enableCache"):
+            found[name] = task
+        inner = components[task["componentRef"]["name"]].get("dag")
+        if inner:
+            found |= _cached_tasks(inner, components)
+    return found
+
+
+@pytest.mark.parametrize("name", ["finetune", "extract_only"])
+def test_cached_tasks_do_not_take_the_run_id(name):
+    # KFP keys its cache on a task's inputs: one input set to the run's id would make every
+    # run a cache miss, so an unchanged extract or convert would never be skipped.
+    spec = _docs(source_dir() / f"{name}.yaml")[0]
+    cached = _cached_tasks(spec["root"]["dag"], spec["components"])
+    assert {"extract"} <= set(cached) and ("convert" in cached) == (name == "finetune")
+    for task_name, task in cached.items():
+        inputs = task.get("inputs", {}).get("parameters", {})
+        for param, value in inputs.items():
+            constant = str(value.get("runtimeValue", {}).get("constant", ""))
+            assert "pipeline_job" not in constant, f"{task_name}.{param} is the run's id"

@@ -29,8 +29,16 @@ def _metrics(root: Path, task: str) -> dict[str, float]:
 def test_demo_runs_the_finetune_pipeline_end_to_end(tmp_path, monkeypatch):
     monkeypatch.delenv("VIDEOLLM_ENCODER", raising=False)
     monkeypatch.delenv("VIDEOLLM_LLM", raising=False)
+    # As `make demo` runs it: no MLFLOW_TRACKING_URI, so the demo keeps its registry in `out`
+    # (monkeypatch restores the test's store afterwards).
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
     summary = run_demo(tmp_path, n_per_class=4)
     root = Path(summary["pipeline_root"])
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert summary["mlflow"] == store and (tmp_path / "mlflow.db").is_file()
+    assert summary["serve"].startswith(f"MLFLOW_TRACKING_URI={store} videollm serve --model-uri")
+    features = sorted(Path(summary["features"]).glob("shard-*/*.safetensors"))
+    assert len(features) == 12 and (Path(summary["records"]) / "train.jsonl").is_file()
 
     for task in TASKS:
         assert _outputs(root, task)["parameterValues"]["Output"], task
@@ -45,7 +53,8 @@ def test_demo_runs_the_finetune_pipeline_end_to_end(tmp_path, monkeypatch):
     assert "torchrun" in job.read_text()  # a local run: no PyTorchJob
 
     champion = MlflowClient().get_model_version_by_alias("videollm", "champion")
-    assert champion.source == summary["checkpoint"]
+    assert champion.source == summary["checkpoint"] and summary["champion_is_this_run"]
+    assert champion.run_id in summary["mlflow_run"]
     assert summary["champion"] == f"models:/videollm@champion (version {champion.version})"
     bento = json.loads((next(root.iterdir()) / "package" / "bento").read_text())
     assert Path(bento["uri"]).is_file() and bento["mlflow_version"] == str(champion.version)
@@ -91,5 +100,6 @@ def test_the_pipeline_reads_and_writes_s3(
     assert champion["checkpoint"].startswith("s3://work/pipeline/")
     keys = resolve("s3://work")[0].list("pipeline/")
     assert sum(k.endswith(".safetensors") and "/shard-" in k for k in keys) == 24
-    for part in ("records/train.jsonl", "checkpoint/model.safetensors", "eval/predictions.jsonl"):
+    assert any(k.startswith("pipeline/records/") and k.endswith("/train.jsonl") for k in keys)
+    for part in ("checkpoint/model.safetensors", "eval/predictions.jsonl"):
         assert any(k.endswith(part) for k in keys), part

@@ -72,6 +72,34 @@ def test_submit_sends_the_compiled_pipeline_and_prints_the_run_link(kfp_api):
     assert params["videos_uri"] == "s3://d/videos" and params["num_workers"] == 2
 
 
+def _cached(spec: dict) -> list[str]:
+    """Tasks with caching on, anywhere in a PipelineSpec."""
+    dags = [spec["root"]["dag"]] + [c["dag"] for c in spec["components"].values() if "dag" in c]
+    return [
+        name
+        for dag in dags
+        for name, task in dag["tasks"].items()
+        if task.get("cachingOptions", {}).get("enableCache")
+    ]
+
+
+def test_submit_names_the_run_and_can_turn_caching_off(kfp_api):
+    host, received = kfp_api
+    base = [
+        sys.executable, "-m", "videollm.cli.main", "pipeline", "submit", "--host", host,
+        "--param", "videos_uri=s3://d/videos", "--param", "annotations_uri=s3://d/qa.json",
+    ]  # fmt: skip
+    for extra in ([], ["--no-cache"]):
+        done = subprocess.run(base + extra, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    runs = [body for method, path, body in received if path == "/apis/v2beta1/runs"]
+    assert len(runs) == 2
+    name = runs[-1]["display_name"]  # the name the last submit printed is the one it sent
+    assert name.startswith("finetune 20") and f"run:        {name} run-42" in done.stdout
+    assert {"extract", "convert"} <= set(_cached(runs[0]["pipeline_spec"]["pipeline_spec"]))
+    assert _cached(runs[1]["pipeline_spec"]["pipeline_spec"]) == []
+
+
 def test_submit_refuses_a_bad_parameter_before_calling_the_server(kfp_api):
     host, received = kfp_api
     cmd = [sys.executable, "-m", "videollm.cli.main", "pipeline", "submit", "--host", host,

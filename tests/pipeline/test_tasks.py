@@ -8,7 +8,13 @@ import pytest
 
 from videollm.errors import ConfigError, VideoLLMError
 from videollm.pipeline.runner import get_pipeline, parse_params
-from videollm.pipeline.tasks import extract_shard, plan_shards, single_uri, work_dir
+from videollm.pipeline.tasks import (
+    extract_shard,
+    keyed_dir,
+    plan_shards,
+    single_uri,
+    work_dir,
+)
 from videollm.pipeline.train_task import TrainTaskArgs, dns_name, job_spec
 
 
@@ -47,6 +53,7 @@ def test_the_planned_shards_extract_every_video_when_shards_outnumber_videos(
         ("jsonl", 0, "videos", "ann", "num_shards: must be at least 1, got 0"),
         ("jsonl", 2, "missing", "ann", "videos_uri: no videos found under"),
         ("jsonl", 2, "videos", "missing.jsonl", "annotations_uri: "),
+        ("jsonl", 2, "videos", "", "annotations_uri: required"),
     ],
 )
 def test_bad_parameters_are_named(colour_data, tmp_path, fmt, shards, videos, annotations, message):
@@ -55,9 +62,25 @@ def test_bad_parameters_are_named(colour_data, tmp_path, fmt, shards, videos, an
         "ann": str(colour_data["root"] / "annotations.jsonl"),
         "missing": str(tmp_path / "nothing-here"),
         "missing.jsonl": str(tmp_path / "missing.jsonl"),
+        "": "",
     }
     with pytest.raises(ConfigError, match=message):
         plan_shards(paths[videos], paths[annotations], fmt, shards)
+
+
+def test_extract_only_plans_without_annotations(colour_data):
+    assert plan_shards(str(colour_data["videos"]), "", "jsonl", 2, require_annotations=False)
+
+
+def test_keyed_dirs_are_shared_by_equal_inputs_only():
+    key = {"videos_uri": "s3://v", "encoder": "clip", "num_frames": 100}
+    first = keyed_dir("s3://w", "features", **key)
+    assert first.startswith("s3://w/features/") and first != "s3://w/features/"
+    assert keyed_dir("s3://w", "features", **dict(reversed(key.items()))) == first
+    assert keyed_dir("s3://w", "features", **(key | {"num_frames": 8})) != first
+    assert keyed_dir("s3://w", "records", **key) != first
+    with pytest.raises(ConfigError, match="work_uri: required"):
+        keyed_dir("", "features", **key)
 
 
 def test_work_dir_and_shard_outputs():

@@ -40,11 +40,12 @@ def _submit(args: argparse.Namespace) -> int:
     from videollm.pipeline.runner import get_pipeline, parse_params, submit
 
     params = parse_params(get_pipeline(args.pipeline), args.param)
-    run_id, link = submit(
-        args.pipeline, params, args.host, args.experiment, args.run_name, args.namespace
+    caching = False if args.no_cache else None
+    run_name, run_id, link = submit(
+        args.pipeline, params, args.host, args.experiment, args.run_name, args.namespace, caching
     )
     print(f"experiment: {args.experiment}")
-    print(f"run:        {args.run_name or '(named by KFP)'} {run_id}")
+    print(f"run:        {run_name} {run_id}")
     print(f"link:       {link}")
     return 0
 
@@ -77,7 +78,14 @@ def add_pipeline_parser(sub: argparse._SubParsersAction) -> None:
     s = cmds.add_parser("submit", help="submit a pipeline run to a KFP server")
     s.add_argument("--host", required=True, help="KFP API endpoint, e.g. https://kfp.example.com")
     s.add_argument("--experiment", default="videollm", help="KFP experiment name")
-    s.add_argument("--run-name", dest="run_name", help="run name (default: KFP's)")
+    s.add_argument(
+        "--run-name", dest="run_name", help="run name (default: '<pipeline> <local time>')"
+    )
+    s.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run every task, even extract/convert with unchanged parameters",
+    )
     s.add_argument("--namespace", help="KFP namespace (multi-user installs)")
     common(s)
     s.set_defaults(func=_submit)

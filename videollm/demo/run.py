@@ -4,7 +4,7 @@ Builds tiny random CLIP and Llama models (or uses ``VIDEOLLM_ENCODER`` / ``VIDEO
 set to real ones), writes synthetic videos whose background colour is the answer, then runs
 the ``finetune`` pipeline through ``kfp.local`` (plan → 2 extract shards → convert → train →
 evaluate → select → package), asks the champion one question and reports where everything went.
-Each step is recorded in MLflow (``MLFLOW_TRACKING_URI``, or ``mlflow.db`` in ``out``).
+Each step is recorded in MLflow (``MLFLOW_TRACKING_URI``, else ``mlflow.db`` in ``out``).
 """
 
 from __future__ import annotations
@@ -50,10 +50,16 @@ def run_demo(
     Returns:
         Where everything went, the champion, its metrics and its answer.
     """
-    from videollm.pipeline.runner import champion_summary, run_local
+    from videollm.pipeline.runner import champion_summary, latest_trained_run, run_local
+    from videollm.pipeline.tasks import features_dir, records_dir
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    # The registry lives with the outputs it points at: deleting ``out`` starts over instead
+    # of leaving a champion whose checkpoint is gone.
+    own_store = not os.environ.get("MLFLOW_TRACKING_URI")
+    if own_store:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{out / 'mlflow.db'}"
     encoder = os.environ.get("VIDEOLLM_ENCODER") or str(build_tiny_clip(out / "models" / "clip"))
     llm = os.environ.get("VIDEOLLM_LLM") or str(build_tiny_llm(out / "models" / "llm"))
     real = "VIDEOLLM_ENCODER" in os.environ
@@ -69,23 +75,28 @@ def run_demo(
         "registered_model_name": "videollm",
     }  # fmt: skip
     run = run_local("finetune", params, out)
+    # This run's outputs; the champion is this run's model only if it beat the one before.
+    trained = latest_trained_run("videollm")
     champion = champion_summary("videollm")
-    ckpt = Path(champion["checkpoint"])
-    work = ckpt.parent
-    metrics = json.loads((work / "eval" / "metrics.json").read_text())["metrics"]
-    answer = chat(ckpt, videos[0].path, COLOUR_QUESTION)
+    ckpt = Path(trained["checkpoint"])
+    metrics = json.loads((ckpt.parent / "eval" / "metrics.json").read_text())["metrics"]
+    answer = chat(Path(champion["checkpoint"]), videos[0].path, COLOUR_QUESTION)
+    env = f"MLFLOW_TRACKING_URI={run.tracking_uri} " if own_store else ""
     return {
         "models": {"encoder": encoder, "llm": llm},
         "videos": str(videos_dir),
         "pipeline_root": str(run.pipeline_root),
-        "features": str(work / "features"),
-        "records": str(work / "records"),
+        "features": features_dir(run.work_uri, str(videos_dir), encoder, params["num_frames"]),
+        "records": records_dir(
+            run.work_uri, str(annotations), "jsonl", params["num_frames"], params["val_fraction"]
+        ),
         "checkpoint": str(ckpt),
-        "eval": {"dir": str(work / "eval"), "metrics": metrics},
+        "eval": {"dir": str(ckpt.parent / "eval"), "metrics": metrics},
         "mlflow": run.tracking_uri,
-        "mlflow_run": f"{champion['run_name']} ({champion['run_id']})",
+        "mlflow_run": f"{trained['run_name']} ({trained['run_id']})",
         "champion": f"{champion['model_uri']} (version {champion['version']})",
-        "serve": f"videollm serve --model-uri {champion['model_uri']} --port 3000",
+        "champion_is_this_run": champion["run_id"] == trained["run_id"],
+        "serve": f"{env}videollm serve --model-uri {champion['model_uri']} --port 3000",
         "ask": (
             f'curl -F "video=@{videos[0].path};type=video/mp4" '
             f'-F "question={COLOUR_QUESTION}" http://127.0.0.1:3000/chat'

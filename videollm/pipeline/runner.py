@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,29 @@ def champion_summary(model_name: str, alias: str = "champion") -> dict[str, str]
     }
 
 
+def latest_trained_run(experiment: str) -> dict[str, str]:
+    """The newest run of ``experiment`` that names a checkpoint: a pipeline's train run."""
+    from mlflow import MlflowClient
+
+    from videollm.tracking.select import CHECKPOINT_TAG
+
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return {}
+    runs = client.search_runs(
+        [found.experiment_id], order_by=["attributes.start_time DESC"], max_results=100
+    )
+    for run in runs:
+        if CHECKPOINT_TAG in run.data.tags:
+            return {
+                "run_id": run.info.run_id,
+                "run_name": run.data.tags.get("mlflow.runName", ""),
+                "checkpoint": run.data.tags[CHECKPOINT_TAG],
+            }
+    return {}
+
+
 def submit(
     name: str,
     params: dict[str, Any],
@@ -180,12 +204,50 @@ def submit(
     experiment: str = "videollm",
     run_name: str | None = None,
     namespace: str | None = None,
-) -> tuple[str, str]:
-    """Submit a pipeline run to a KFP server; returns the run id and its UI link."""
+    enable_caching: bool | None = None,
+) -> tuple[str, str, str]:
+    """Submit a pipeline run to a KFP server.
+
+    Args:
+        name: ``finetune`` or ``extract_only``.
+        params: Pipeline parameters, already checked by :func:`parse_params`.
+        host: KFP API endpoint.
+        experiment: KFP experiment (created if missing).
+        run_name: Run name; default ``<pipeline> <local time>``, as the KFP UI names runs.
+        namespace: KFP namespace (multi-user installs).
+        enable_caching: ``False`` turns caching off for every task of this run; ``None``
+            keeps each task's own setting.
+
+    Returns:
+        The run's name, id and UI link.
+    """
+    import datetime
+
     import kfp
 
+    run_name = run_name or f"{name} {datetime.datetime.now():%Y-%m-%d %H-%M-%S}"
     client = kfp.Client(host=host, namespace=namespace)
-    result = client.create_run_from_pipeline_func(
-        get_pipeline(name), arguments=params, run_name=run_name, experiment_name=experiment
-    )
-    return result.run_id, f"{host.rstrip('/')}/#/runs/details/{result.run_id}"
+    with tempfile.TemporaryDirectory() as tmp:
+        package = Path(tmp) / f"{name}.yaml"
+        kfp.compiler.Compiler().compile(get_pipeline(name), str(package))
+        if enable_caching is not None:
+            # kfp 2.17's own enable_caching override only reaches the top-level tasks, not
+            # the extract tasks inside the ParallelFor: set it on every task here.
+            _set_caching(package, enable_caching)
+        result = client.create_run_from_pipeline_package(
+            str(package), arguments=params, run_name=run_name, experiment_name=experiment
+        )
+    return run_name, result.run_id, f"{host.rstrip('/')}/#/runs/details/{result.run_id}"
+
+
+def _set_caching(package: Path, enable: bool) -> None:
+    """Turn caching on or off for every task of a compiled pipeline, nested DAGs included."""
+    import yaml
+
+    spec, *platform = list(yaml.safe_load_all(package.read_text()))
+    dags = [spec["root"]["dag"]]
+    dags += [c["dag"] for c in spec.get("components", {}).values() if "dag" in c]
+    for dag in dags:
+        for task in dag["tasks"].values():
+            task["cachingOptions"] = {"enableCache": enable}
+    package.write_text(yaml.safe_dump_all([spec, *platform], sort_keys=False))

@@ -1,12 +1,16 @@
 """What each KFP component does, as plain functions a test can call.
 
-Components in ``components/`` only map KFP inputs/outputs onto these. Big data moves by URI under
-one work prefix per pipeline run (``<work_uri>/<run>/features|records|checkpoint|eval``); what the
-tasks return is small: URIs, counts, metrics and a Markdown report.
+Components in ``components/`` only map KFP inputs/outputs onto these. Big data moves by URI:
+features and records under a prefix keyed by what they are made from
+(``<work_uri>/features|records/<key>``, so a re-run with the same inputs reuses them and KFP's
+cache can skip the task), the rest under one prefix per pipeline run
+(``<work_uri>/<run>/checkpoint|eval|bento``). What the tasks return is small: URIs, counts,
+metrics and a Markdown report.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import typing
@@ -74,13 +78,62 @@ def work_dir(work_uri: str, run_id: str) -> str:
     return join(work_uri, run_id or "run")
 
 
+def keyed_dir(work_uri: str, kind: str, **inputs: Any) -> str:
+    """``<work_uri>/<kind>/<key>``: where data made from exactly ``inputs`` goes.
+
+    The key is a digest of the inputs, not the run id: every run with the same inputs reads
+    and writes the same prefix (extraction skips videos already there), and the task that
+    writes it has the same KFP inputs, so KFP's cache can skip it altogether.
+    """
+    if not work_uri:
+        raise ConfigError("work_uri: required (a folder or s3:// prefix for the run's data)")
+    canonical = json.dumps(inputs, sort_keys=True, default=str)
+    return join(work_uri, kind, hashlib.sha256(canonical.encode()).hexdigest()[:16])
+
+
+def features_dir(work_uri: str, videos_uri: str, encoder: str, num_frames: int) -> str:
+    """Where ``extract`` puts the features of these videos, encoder and frames."""
+    return keyed_dir(
+        work_uri, "features", videos_uri=videos_uri, encoder=encoder, num_frames=int(num_frames)
+    )
+
+
+def records_dir(
+    work_uri: str,
+    annotations_uri: str,
+    annotation_format: str,
+    num_frames: int,
+    val_fraction: float,
+) -> str:
+    """Where ``convert`` puts the records made from these annotations and settings."""
+    return keyed_dir(
+        work_uri,
+        "records",
+        annotations_uri=annotations_uri,
+        annotation_format=annotation_format,
+        num_frames=int(num_frames),
+        val_fraction=float(val_fraction),
+    )
+
+
 def plan_shards(
-    videos_uri: str, annotations_uri: str, annotation_format: str, num_shards: int
+    videos_uri: str,
+    annotations_uri: str,
+    annotation_format: str,
+    num_shards: int,
+    require_annotations: bool = True,
 ) -> list[int]:
     """Check the run's inputs up front and return the shard indices to extract.
 
     A bad parameter fails here, in the first task, with a message that names it, instead of
     deep inside extraction or training.
+
+    Args:
+        videos_uri: Folder or ``s3://`` prefix of the videos.
+        annotations_uri: Annotation file or folder.
+        annotation_format: Its format.
+        num_shards: Extract tasks wanted.
+        require_annotations: Whether ``annotations_uri`` must be given (not for extract-only).
 
     Raises:
         ConfigError: unknown format, fewer than one shard, or a missing dataset.
@@ -94,6 +147,8 @@ def plan_shards(
     num_videos = count_videos(videos_uri)
     if num_videos == 0:
         raise ConfigError(f"videos_uri: no videos found under {videos_uri}")
+    if require_annotations and not annotations_uri:
+        raise ConfigError("annotations_uri: required (an annotation file or folder)")
     if annotations_uri and not _exists(annotations_uri):
         raise ConfigError(f"annotations_uri: {annotations_uri} does not exist")
     shards = shard_count(num_shards, num_videos)
