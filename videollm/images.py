@@ -2,14 +2,21 @@
 ``make images`` read them from.
 
 ``python -m videollm.images`` prints ``NAME=REFERENCE`` lines for the Makefile. A test checks
-that the Helm chart's default values and the compiled pipelines agree with these.
+that the Helm chart's default values and the committed pipelines agree with these.
+
+``VIDEOLLM_IMAGE_REGISTRY`` (read at import) replaces the registry, so pipelines compiled or
+submitted with it set (``videollm pipeline compile|submit --registry``) run the images that
+``make push REGISTRY=...`` pushed.
 """
 
 from __future__ import annotations
 
+import os
+
 from videollm import __version__
 
-REGISTRY = "ghcr.io/videollm"
+DEFAULT_REGISTRY = "ghcr.io/videollm"
+REGISTRY = os.environ.get("VIDEOLLM_IMAGE_REGISTRY") or DEFAULT_REGISTRY
 TAG = __version__  # images are tagged with the package version they hold
 
 #: Image name (without registry) for each image folder under ``images/``.

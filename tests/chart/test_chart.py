@@ -321,7 +321,13 @@ def test_pipeline_service_account_is_bound_to_the_role(rendered):
     name = account["metadata"]["name"]
     subject = {"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}
     assert bindings[role["metadata"]["name"]]["roleRef"]["kind"] == "Role"
-    assert bindings[role["metadata"]["name"]]["subjects"] == [subject]
+    # The train task launches the job as the account KFP runs the pipeline as, so those
+    # accounts hold the Role too; the job's own pods (the chart's account) never call the API.
+    runners = [
+        {"kind": "ServiceAccount", "name": kfp, "namespace": NAMESPACE}
+        for kfp in ("pipeline-runner", "default-editor")
+    ]
+    assert bindings[role["metadata"]["name"]]["subjects"] == [subject, *runners]
     extra = bindings["kubeflow-pipelines-edit"]  # pipeline.extraRoleRefs
     assert extra["roleRef"]["kind"] == "ClusterRole" and extra["subjects"] == [subject]
 

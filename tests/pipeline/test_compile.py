@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from videollm.images import PIPELINE_IMAGE
+from videollm.images import PIPELINE_IMAGE, image
 from videollm.pipeline.runner import compile_all, pipelines, source_dir
 
 INTERFACE = {
@@ -100,3 +102,18 @@ def test_cached_tasks_do_not_take_the_run_id(name):
         for param, value in inputs.items():
             constant = str(value.get("runtimeValue", {}).get("constant", ""))
             assert "pipeline_job" not in constant, f"{task_name}.{param} is the run's id"
+
+
+def test_compile_for_another_registry(tmp_path):
+    # After `make push REGISTRY=reg.example.com/ml`, the pipelines must run those images.
+    cmd = [sys.executable, "-m", "videollm.cli.main", "pipeline", "compile"]
+    cmd += ["--out", str(tmp_path), "--registry", "reg.example.com/ml"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    ours = image("pipeline", registry="reg.example.com/ml")
+    for name in pipelines():
+        spec = _docs(tmp_path / f"{name}.yaml")[0]
+        executors = spec["deploymentSpec"]["executors"].values()
+        assert {e["container"]["image"] for e in executors} == {ours}, name
+    params = _docs(tmp_path / "finetune.yaml")[0]["root"]["inputDefinitions"]["parameters"]
+    assert params["image"]["defaultValue"] == ours  # the PyTorchJob pods' image too

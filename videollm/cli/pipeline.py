@@ -4,11 +4,22 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from videollm.errors import VideoLLMError
 
 
+def _use_registry(args: argparse.Namespace) -> None:
+    """Point the component images at ``--registry`` (before the pipelines are imported)."""
+    if args.registry:
+        if "videollm.images" in sys.modules:
+            raise VideoLLMError("--registry must be set before the pipelines are imported")
+        os.environ["VIDEOLLM_IMAGE_REGISTRY"] = args.registry
+
+
 def _compile(args: argparse.Namespace) -> int:
+    _use_registry(args)
     from videollm.pipeline.runner import compile_all
 
     for path in compile_all(args.out):
@@ -37,6 +48,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
+    _use_registry(args)
     from videollm.pipeline.runner import get_pipeline, parse_params, submit
 
     params = parse_params(get_pipeline(args.pipeline), args.param)
@@ -55,8 +67,16 @@ def add_pipeline_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pipeline", help="compile, run locally or submit the KFP pipelines")
     cmds = p.add_subparsers(dest="pipeline_command", required=True, metavar="SUBCOMMAND")
 
+    def registry(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--registry",
+            help="registry of the videollm images, as in `make push REGISTRY=...` "
+            "(default: $VIDEOLLM_IMAGE_REGISTRY or ghcr.io/videollm)",
+        )
+
     c = cmds.add_parser("compile", help="write pipelines/<name>.yaml for the KFP UI")
     c.add_argument("--out", help="folder for the YAML (default: the pipelines/ folder)")
+    registry(c)
     c.set_defaults(func=_compile)
 
     def common(q: argparse.ArgumentParser) -> None:
@@ -87,5 +107,6 @@ def add_pipeline_parser(sub: argparse._SubParsersAction) -> None:
         help="run every task, even extract/convert with unchanged parameters",
     )
     s.add_argument("--namespace", help="KFP namespace (multi-user installs)")
+    registry(s)
     common(s)
     s.set_defaults(func=_submit)
