@@ -1,5 +1,6 @@
 """The naive baseline for ``benchmarks/serve.py``: a plain FastAPI endpoint, one model call
-per request, no batching. Started by the benchmark with uvicorn; reads VIDEOLLM_CHECKPOINT.
+per request, no batching. Started by the benchmark with uvicorn; reads VIDEOLLM_CHECKPOINT and,
+like the service, VIDEOLLM_DEVICE.
 
 It does what a hand-written server usually does: save the upload, decode, encode, generate,
 with one lock around the model (the encoder is not thread-safe).
@@ -21,11 +22,18 @@ from videollm.features.encoder import VideoEncoder
 from videollm.features.extract import ExtractConfig
 from videollm.features.pooling import pool
 from videollm.model.video_llm import VideoLLM
+from videollm.serve.config import ServeConfig
 from videollm.video.decode import read_video
 
-model = VideoLLM.from_checkpoint(os.environ["VIDEOLLM_CHECKPOINT"], device="cpu")
+# The service's device setting (so also its dtype: bf16 on a GPU): a comparison across
+# devices would say nothing about serving.
+model = VideoLLM.from_checkpoint(
+    os.environ["VIDEOLLM_CHECKPOINT"], device=ServeConfig.from_env().device
+)
 extract_cfg = from_dict(ExtractConfig, dict(model.checkpoint_config.extract))
-encoder = VideoEncoder(extract_cfg.encoder, extract_cfg.layer, "cpu")
+# The encoder goes where the model landed ("auto" picks one), as in the service's engine.
+device = str(next(model.projector.parameters()).device)
+encoder = VideoEncoder(extract_cfg.encoder, extract_cfg.layer, device)
 lock = threading.Lock()
 app = FastAPI()
 

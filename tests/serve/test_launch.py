@@ -1,13 +1,22 @@
-"""Resolving what ``videollm serve`` serves: paths and registry URIs."""
+"""Resolving what ``videollm serve`` serves: paths and registry URIs (and the device the
+benchmark's baseline uses, which must be the service's)."""
 
 from __future__ import annotations
 
+import importlib.util
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
 import mlflow
 import pytest
+import torch
 from mlflow import MlflowClient
 
 from videollm.errors import VideoLLMError
-from videollm.serve.launch import resolve_checkpoint
+from videollm.serve.launch import registry_version, resolve_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_champion_alias_resolves_to_the_registered_checkpoint(tmp_path):
@@ -22,6 +31,22 @@ def test_champion_alias_resolves_to_the_registered_checkpoint(tmp_path):
     assert resolve_checkpoint(model_uri="models:/served@champion") == ckpt
     assert resolve_checkpoint(model_uri=f"models:/served/{version.version}") == ckpt
     assert resolve_checkpoint(checkpoint=str(ckpt)) == ckpt
+
+
+def test_resolving_a_registry_version_logs_no_storage_location(tmp_path, caplog):
+    # The source may be a presigned or credentialed URI: name, version and run id only.
+    ckpt = tmp_path / "bucket-with-credentials" / "ckpt"
+    ckpt.mkdir(parents=True)
+    client = MlflowClient()
+    with mlflow.start_run() as run:
+        pass
+    client.create_registered_model("quiet")
+    client.create_model_version("quiet", source=str(ckpt), run_id=run.info.run_id)
+    caplog.set_level(logging.INFO, logger="videollm.serve.launch")
+    assert registry_version("models:/quiet/1")["mlflow_source"] == str(ckpt)
+    assert "bucket-with-credentials" not in caplog.text
+    assert "models:/quiet/1 is version 1 of quiet" in caplog.text
+    assert run.info.run_id in caplog.text
 
 
 def test_bad_requests_are_named():
@@ -52,3 +77,30 @@ def test_serve_cli_refuses_before_starting_a_server(capsys):
     assert "exactly one of --bento, --checkpoint or --model-uri" in capsys.readouterr().err
     assert main(["serve", "--model-uri", "models:/nope@champion"]) == 1
     assert "cannot resolve models:/nope@champion" in capsys.readouterr().err
+
+
+def test_benchmark_baseline_runs_on_the_service_device(monkeypatch):
+    """``benchmarks/serve.py --device cuda`` sets VIDEOLLM_DEVICE for both servers."""
+    from videollm.features import encoder
+    from videollm.model.video_llm import VideoLLM
+
+    placed = {}
+    model = SimpleNamespace(
+        checkpoint_config=SimpleNamespace(extract={"encoder": "enc", "num_frames": 8}),
+        projector=torch.nn.Linear(1, 1),  # "auto" put the model on the CPU
+    )
+
+    def from_checkpoint(directory: str, device: str = "auto") -> SimpleNamespace:
+        placed["model"] = device
+        return model
+
+    monkeypatch.setattr(VideoLLM, "from_checkpoint", from_checkpoint)
+    monkeypatch.setattr(encoder, "VideoEncoder", lambda *args: placed.setdefault("enc", args))
+    monkeypatch.setenv("VIDEOLLM_CHECKPOINT", "ckpt")
+    monkeypatch.setenv("VIDEOLLM_DEVICE", "cuda")
+    spec = importlib.util.spec_from_file_location(
+        "serve_baseline", ROOT / "benchmarks" / "serve_baseline.py"
+    )
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    assert placed["model"] == "cuda"
+    assert placed["enc"][-1] == "cpu"  # the encoder follows the model, as in the service

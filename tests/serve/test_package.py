@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -15,6 +17,8 @@ import pytest
 import yaml
 from bento_server import start_server, stop_server
 from mlflow import MlflowClient
+
+from videollm.serve import package as packaging
 
 ROOT = Path(__file__).resolve().parents[2]
 # Nothing can be fetched: a build that tried to lock or download packages would fail.
@@ -28,20 +32,52 @@ OFFLINE = {
 
 
 def _register(checkpoint: Path, name: str) -> str:
+    """Register ``checkpoint`` as a new version of ``name`` and make it the champion."""
     client = MlflowClient()
     with mlflow.start_run() as run:
         pass
-    client.create_registered_model(name)
+    if not client.search_registered_models(f"name = '{name}'"):
+        client.create_registered_model(name)
     version = client.create_model_version(name, source=str(checkpoint), run_id=run.info.run_id)
     client.set_registered_model_alias(name, "champion", version.version)
     return run.info.run_id
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def _cli(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "videollm.cli.main", *args],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=300,
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=300, cwd=cwd,
     )  # fmt: skip
+
+
+def _printed(done: subprocess.CompletedProcess, prefix: str) -> str:
+    return next(line.split()[-1] for line in done.stdout.splitlines() if line.startswith(prefix))
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """videollm as a regular (non-editable) install lays it out: the wheel, unpacked.
+
+    Built from what the pipeline image copies before it installs and deletes its sources; run
+    it with ``PYTHONPATH`` set to this folder and a working directory outside the repo.
+    """
+    root = tmp_path_factory.mktemp("installed")
+    src = root / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src)
+    for name in ("videollm", "components", "pipelines"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+         "-q", "-w", str(root / "dist"), str(src)],
+        check=True, capture_output=True, env={**os.environ, **OFFLINE},
+    )  # fmt: skip
+    [wheel] = (root / "dist").glob("videollm-*.whl")
+    site = root / "site-packages"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    return site
 
 
 def _bentoml(home: Path, *args: str) -> dict | list:
@@ -54,16 +90,17 @@ def _bentoml(home: Path, *args: str) -> dict | list:
 
 
 @pytest.mark.slow
-def test_package_the_champion_offline_and_serve_the_bento(served_checkpoint, colour_data, tmp_path):
+def test_package_the_champion_offline_and_serve_the_bento(
+    served_checkpoint, colour_data, installed, tmp_path
+):
     run_id = _register(served_checkpoint, "packaged")
     home = tmp_path / "bentoml"  # outside the build context (the repo)
     done = _cli("package", "--model-uri", "models:/packaged@champion",
                 env={"BENTOML_HOME": str(home), **OFFLINE})  # fmt: skip
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    bento_tag = next(line.split()[-1] for line in lines if line.startswith("Bento:"))
+    bento_tag = _printed(done, "Bento:")
 
-    model = _bentoml(home, "models", "get", "videollm:latest")
+    model = _bentoml(home, "models", "get", _printed(done, "BentoML model:"))
     assert model["labels"]["mlflow_model"] == "packaged"
     assert model["labels"]["mlflow_version"] == "1"
     assert model["labels"]["mlflow_run_id"] == run_id
@@ -85,7 +122,21 @@ def test_package_the_champion_offline_and_serve_the_bento(served_checkpoint, col
     assert "torch==2.13.0" in requirements and "transformers==5.23.0" in requirements
     assert (bento_dir / "env" / "docker" / "Dockerfile").is_file()
 
-    # The Bento serves the champion with no checkpoint given.
+    # A new champion, packaged as the pipeline image does it: from an installed (non-editable)
+    # videollm, no source checkout. It is now the newest model in the store.
+    _register(served_checkpoint, "packaged")
+    env = {"BENTOML_HOME": str(home), "PYTHONPATH": str(installed), **OFFLINE}
+    again = _cli("package", "--model-uri", "models:/packaged@champion", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    newer_tag, newer_model = _printed(again, "Bento:"), _printed(again, "BentoML model:")
+    assert newer_model != f"videollm:{model['version']}"
+    newer = _bentoml(home, "get", newer_tag)
+    assert newer["labels"]["mlflow_version"] == "2"
+    assert [m["tag"] for m in newer["models"]] == [newer_model]
+    newer_dir = home / "bentos" / Path(newer_tag.replace(":", "/"))
+    assert (newer_dir / "src" / "videollm" / "serve" / "service.py").is_file()
+
+    # The first Bento still serves its own champion (version 1), not the newest model.
     env = {"BENTOML_HOME": str(home), "VIDEOLLM_CHECKPOINT": "", "VIDEOLLM_MODEL_URI": ""}
     server = start_server(tmp_path, env, target=bento_tag)
     try:
@@ -109,8 +160,26 @@ def test_package_needs_a_model(tmp_path):
     assert "exactly one of --checkpoint or --model-uri" in done.stderr
 
 
+def test_the_bentofile_and_build_context_come_with_the_package(installed, tmp_path):
+    # Editable (this checkout): the context is the repo root, the folder holding videollm/.
+    assert (packaging.source_root() / "videollm" / "serve" / "package.py").samefile(
+        packaging.__file__
+    )
+    # Installed: the bentofile is package data and the context is site-packages.
+    script = "from videollm.serve import package as p; print(p.source_root(), p.BENTOFILE)"
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(installed)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    ctx, bentofile = map(Path, done.stdout.split())
+    assert ctx == installed
+    assert bentofile == installed / "videollm" / "serve" / "bentofile.yaml"
+    assert bentofile.read_text() == packaging.BENTOFILE.read_text()
+
+
 def test_bentofile_pins_match_the_project():
-    bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    bentofile = yaml.safe_load(packaging.BENTOFILE.read_text())
     assert bentofile["python"]["lock_packages"] is False
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     name = lambda spec: spec.split("=")[0].split(">")[0]  # noqa: E731

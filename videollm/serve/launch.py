@@ -58,7 +58,12 @@ def locate_model(checkpoint: str | None = None, model_uri: str | None = None) ->
 
 
 def bento_model(tag: str = BENTO_MODEL) -> ModelSource:
-    """The checkpoint inside a BentoML model written by ``videollm package``."""
+    """The checkpoint inside a BentoML model written by ``videollm package``.
+
+    Inside a served Bento, ``videollm`` is the alias its bentofile gives the model: BentoML maps
+    it to the exact version the Bento recorded when it was built, so an older Bento serves its
+    own model, not the newest one in the store. Outside a Bento it is the newest model.
+    """
     import bentoml
     from bentoml.exceptions import NotFound
 
@@ -69,6 +74,7 @@ def bento_model(tag: str = BENTO_MODEL) -> ModelSource:
             f"no BentoML model {tag!r}: run `videollm package` first, or set "
             "VIDEOLLM_CHECKPOINT / VIDEOLLM_MODEL_URI"
         ) from err
+    logger.info("BentoML model %s is %s", tag, model.tag)
     labels = {k: str(v) for k, v in model.info.labels.items()}
     version = (
         f"{labels['mlflow_model']}/{labels['mlflow_version']}"
@@ -96,7 +102,8 @@ def registry_version(model_uri: str) -> dict[str, str]:
             version = client.get_model_version(name, number)
     except MlflowException as err:
         raise VideoLLMError(f"cannot resolve {model_uri}: {err.message}") from err
-    logger.info("%s is version %s of %s: %s", model_uri, version.version, name, version.source)
+    # Not version.source: a storage URI, possibly presigned or with credentials in it.
+    logger.info("%s is version %s of %s (run %s)", model_uri, version.version, name, version.run_id)
     return {
         "mlflow_model": name,
         "mlflow_version": str(version.version),

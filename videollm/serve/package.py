@@ -20,7 +20,8 @@ from videollm.serve.launch import BENTO_MODEL, ModelSource, locate_model
 
 logger = logging.getLogger(__name__)
 
-BENTOFILE = "bentofile.yaml"
+# Package data next to this module, so it is there however videollm was installed.
+BENTOFILE = Path(__file__).with_name("bentofile.yaml")
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,14 @@ class Packaged:
 
 
 def source_root() -> Path:
-    """The folder holding the ``videollm`` package and the committed ``bentofile.yaml``."""
-    return Path(__file__).resolve().parents[2]
+    """The Bento's build context: the folder that holds the imported ``videollm`` package.
+
+    That is the repository root for an editable install and ``site-packages`` for a regular
+    one (the pipeline image, which deletes its sources). The bentofile's include patterns are
+    ``videollm/**`` paths, so from either folder they take exactly the package being run and
+    nothing beside it.
+    """
+    return Path(__file__).resolve().parents[2]  # <root>/videollm/serve/package.py
 
 
 def package(
@@ -54,15 +61,16 @@ def package(
     Args:
         checkpoint: A checkpoint folder or ``s3://`` URI.
         model_uri: Or an MLflow registry URI, e.g. ``models:/videollm@champion``.
-        build: Also build the Bento (``bentoml build`` of the committed ``bentofile.yaml``).
-        build_ctx: The folder with ``bentofile.yaml`` and the ``videollm`` sources; defaults
-            to this source tree.
+        build: Also build the Bento (``bentoml build`` of ``videollm/serve/bentofile.yaml``).
+        build_ctx: The folder holding the ``videollm`` package to put in the Bento; defaults
+            to :func:`source_root`, the one being run.
 
     Returns:
         The model and Bento tags, and the provenance labels.
 
     Raises:
-        VideoLLMError: the model cannot be resolved or the build context has no bentofile.
+        VideoLLMError: the model cannot be resolved, or there is no bentofile or package to
+            build from.
     """
     source = locate_model(checkpoint, model_uri)
     labels = {"videollm_source": "checkpoint", **_public(source.labels)}
@@ -93,15 +101,18 @@ def save_bento_model(source: ModelSource, labels: dict[str, str]) -> str:
 
 
 def build_bento(build_ctx: str | Path, labels: dict[str, str]) -> str:
-    """``bentoml build`` of ``build_ctx/bentofile.yaml``; returns the Bento tag."""
+    """``bentoml build`` of :data:`BENTOFILE` with ``build_ctx``'s ``videollm``; the Bento tag.
+
+    BentoML walks all of ``build_ctx`` to match the include patterns: keep ``BENTOML_HOME``
+    (and other big folders) out of it.
+    """
     from bentoml.bentos import build_bentofile
 
-    bentofile = Path(build_ctx) / BENTOFILE
-    if not bentofile.is_file():
-        raise VideoLLMError(
-            f"{bentofile} not found: run from a videollm source checkout or pass --build-ctx"
-        )
-    bento = build_bentofile(str(bentofile), build_ctx=str(build_ctx), labels=labels)
+    if not BENTOFILE.is_file():
+        raise VideoLLMError(f"{BENTOFILE} not found: videollm was installed without its data")
+    if not (Path(build_ctx) / "videollm" / "serve" / "service.py").is_file():
+        raise VideoLLMError(f"{build_ctx} holds no videollm package to build the Bento from")
+    bento = build_bentofile(str(BENTOFILE), build_ctx=str(build_ctx), labels=labels)
     logger.info("built Bento %s", bento.tag)
     return str(bento.tag)
 
