@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test lint format bench clean images push
+.PHONY: install demo test lint format bench clean images push lock
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,13 @@ push: images
 	$(DOCKER) push $(call image_ref,base)
 	$(DOCKER) push $(call image_ref,pipeline)
 	$(DOCKER) push $(call image_ref,serve)
+
+# requirements.lock: every package the pipeline and serve images install, resolved once for
+# Linux x86_64 / Python 3.11 from pyproject.toml; the Dockerfiles install with -c it.
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --extra deepspeed --extra postgres \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet \
+		--custom-compile-command "make lock" -o requirements.lock
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from videollm.images import NAMES, REGISTRY, TAG, image
 
@@ -277,8 +279,8 @@ def test_pipeline_and_serve_build_on_our_base_and_install_the_project(kind):
     assert global_args == {"BASE_IMAGE": image("base")}
     assert built[0].base == image("base")
     runs = " ".join(built[-1].all("RUN"))
-    # Versions come from pyproject.toml: the project is installed, not packages one by one.
-    assert re.search(r"uv pip install \"?\.(\[[a-z,]+\])?\"? ", runs + " ")
+    # Versions come from the lock: the project is installed, not packages one by one.
+    assert re.search(r"uv pip install -c requirements.lock \"?\.(\[[a-z,]+\])?\"? ", runs + " ")
     assert not re.search(r"\b(torch|transformers|bentoml|mlflow)==", runs)
     copies = " ".join(built[-1].all("COPY"))
     assert "pyproject.toml" in copies and "videollm" in copies
@@ -290,6 +292,34 @@ def test_pipeline_installs_the_deepspeed_extra_and_the_steps():
     assert '".[deepspeed,postgres]"' in runs
     copies = built[-1].all("COPY")
     assert "components ./components" in copies and "pipelines ./pipelines" in copies
+
+
+def _lock() -> dict[str, str]:
+    """``requirements.lock`` as name → version."""
+    pins = {}
+    for line in (REPO / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name)] = version.strip()
+    return pins
+
+
+def test_images_install_from_the_lock_and_the_lock_is_current():
+    # Every package the project needs, with the same version where pyproject pins one: a
+    # stale lock (pyproject changed, `make lock` not run) fails here.
+    lock = _lock()
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    for spec in project["dependencies"] + extras["deepspeed"] + extras["postgres"]:
+        req = Requirement(spec)
+        name = canonicalize_name(req.name)
+        assert name in lock, f"{req.name} is not in requirements.lock: run `make lock`"
+        assert req.specifier.contains(lock[name]), f"{name}=={lock[name]} breaks {spec!r}"
+    for kind in ("pipeline", "serve"):
+        final = stages(DOCKERFILES[kind].read_text())[1][-1]
+        installs = [r for r in final.all("RUN") if "uv pip install" in r]
+        assert installs and all("-c requirements.lock" in r for r in installs), kind
+        assert any("requirements.lock" in c.split()[:-1] for c in final.all("COPY")), kind
 
 
 def test_serve_runs_the_bentoml_service_with_a_livez_healthcheck():
@@ -347,7 +377,14 @@ def test_dockerignore_sends_what_the_images_copy_and_nothing_secret():
             for args in stage.all("COPY"):
                 if "--from=" not in args:
                     copied.update(w for w in args.split()[:-1] if not w.startswith("--"))
-    assert copied >= {"pyproject.toml", "README.md", "videollm", "components", "pipelines"}
+    assert copied >= {
+        "pyproject.toml",
+        "README.md",
+        "requirements.lock",
+        "videollm",
+        "components",
+        "pipelines",
+    }
     for src in copied:
         assert not dockerignored(src, patterns), src
         for file in (REPO / src).rglob("*.py") if (REPO / src).is_dir() else []:
