@@ -29,6 +29,8 @@ def server(served_checkpoint, tmp_path_factory) -> Iterator[Server]:
         "VIDEOLLM_MAX_UPLOAD_MB": "1",
         "VIDEOLLM_MAX_DURATION_S": "2",
         "VIDEOLLM_MAX_QUESTION_CHARS": "200",
+        "VIDEOLLM_MAX_HISTORY_CHARS": "300",
+        "VIDEOLLM_MAX_HISTORY_TURNS": "4",
         "VIDEOLLM_MAX_NEW_TOKENS": "32",
     }
     srv = start_server(tmp_path_factory.mktemp("bento"), env)

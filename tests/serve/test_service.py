@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import json
 import re
 import shutil
+import struct
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import av
 import httpx
+import numpy as np
 import pytest
 from bento_server import TOKEN, start_server, stop_server
 from safetensors.torch import load_file
@@ -24,9 +30,51 @@ def _video(colour_data, colour: str) -> Path:
 
 
 def _chat(server, path: Path, name: str | None = None, **fields):
+    """POST /chat; a field given as None is left out of the form."""
     data = {"question": QUESTION, "max_new_tokens": "8", **fields}
+    data = {k: v for k, v in data.items() if v is not None}
     files = {"video": (name or path.name, path.read_bytes(), "video/mp4")}
     return httpx.post(f"{server.url}/chat", data=data, files=files, headers=AUTH, timeout=60)
+
+
+def _png(path: Path, size: int = 16) -> Path:
+    """A valid RGB PNG (no PIL needed): signature, IHDR, one zlib IDAT, IEND."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    rows = b"".join(b"\0" + b"\x00\xff\x00" * size for _ in range(size))  # filter 0, green
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)  # 8-bit RGB
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def _jpeg(path: Path, size: int = 16) -> Path:
+    """A one-image JPEG from PyAV's MJPEG encoder."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="image2pipe") as out:
+        stream = out.add_stream("mjpeg", rate=1)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuvj420p"
+        pixels = np.zeros((size, size, 3), np.uint8)
+        pixels[..., 1] = 255
+        frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            out.mux(packet)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def _turns(*values: str) -> str:
+    """A ``history`` form field: ``values`` as alternating human, gpt turns."""
+    roles = ("human", "gpt")
+    return json.dumps([{"from": roles[i % 2], "value": v} for i, v in enumerate(values)])
 
 
 def _error(response) -> str:
@@ -87,24 +135,53 @@ def test_bad_inputs_get_clear_4xx_and_the_server_stays_up(server, colour_data, t
     )  # 4 s > 2 s cap
     big = tmp_path / "big.mp4"
     big.write_bytes(good.read_bytes() + b"\0" * (2 << 20))
+    # FFmpeg decodes a still image as a one-frame video: an image renamed .mp4 must still fail.
+    png = _png(tmp_path / "photo.mp4")
+    jpeg = _jpeg(tmp_path / "snapshot.mp4")
+    odd = json.dumps([{"from": "human", "value": "hi"}])
+    no_value = json.dumps([{"from": "human"}, {"from": "gpt", "value": "ok"}])
+    swapped = json.dumps([{"from": "gpt", "value": "hi"}, {"from": "human", "value": "ok"}])
     cases = [
         (_chat(server, empty), 400, "empty"),
         (_chat(server, text), 400, "video"),
+        (_chat(server, png), 400, "video: the upload is a PNG image, not a video"),
+        (_chat(server, jpeg), 400, "video: the upload is a JPEG image, not a video"),
         (_chat(server, cut), 400, "video"),
         (_chat(server, long), 400, "limit is 2 s"),
         (_chat(server, big), 413, "limit"),
         (_chat(server, good, question=""), 400, "question"),
         (_chat(server, good, question="why " * 100), 400, "question"),
         (_chat(server, good, max_new_tokens="500"), 400, "max_new_tokens"),
+        (_chat(server, good, question=f"<video>\n{QUESTION}"), 400, "question: must not contain"),
+        (_chat(server, good, history=odd), 400, "odd number of turns"),
+        (_chat(server, good, history=no_value), 400, "history[0].value"),
+        (_chat(server, good, history=swapped), 400, "history[0].from: expected 'human'"),
+        (_chat(server, good, history=_turns("<video> hi", "ok")), 400, "history[0].value"),
+        (_chat(server, good, history=_turns("a" * 200, "b" * 200)), 400, "limit is 300"),
+        (_chat(server, good, history=_turns(*"abcdef")), 400, "history: 6 turns, the limit"),
     ]
     for response, status, needle in cases:
         assert response.status_code == status, response.text
         assert needle in _error(response)
         assert _chat(server, good).json()["answer"] == "green"  # the next valid request works
-    # The text file and the truncated video were counted as decode failures.
+    # The text file, the truncated video and the two images were counted as decode failures.
     metrics = httpx.get(f"{server.url}/metrics").text
     counts = re.findall(r"^videollm_decode_failures_total(?:\{[^}]*\})? (\S+)$", metrics, re.M)
-    assert counts and float(counts[0]) >= 2
+    assert counts and float(counts[0]) >= 4
+
+
+@pytest.mark.slow
+def test_history_and_default_max_new_tokens(server, colour_data):
+    good = _video(colour_data, "green")
+    # Left out, max_new_tokens is 128 lowered to the server's cap (32 here), not a 400.
+    response = _chat(server, good, max_new_tokens=None)
+    assert response.status_code == 200, response.text
+    assert response.json()["answer"] == "green"
+    # With history, the video placeholder goes into the first human turn (none in the text).
+    history = _turns("What colour is the video?", "green")
+    response = _chat(server, good, history=history, question="And now?")
+    assert response.status_code == 200, response.text
+    assert isinstance(response.json()["answer"], str)
 
 
 @pytest.mark.slow

@@ -24,7 +24,12 @@ class ServeConfig:
         max_upload_mb: Largest accepted upload (``VIDEOLLM_MAX_UPLOAD_MB``).
         max_duration_s: Longest accepted video (``VIDEOLLM_MAX_DURATION_S``).
         max_question_chars: Longest accepted question (``VIDEOLLM_MAX_QUESTION_CHARS``).
-        max_new_tokens: Cap on ``max_new_tokens`` per request (``VIDEOLLM_MAX_NEW_TOKENS``).
+        max_history_chars: Most characters over all ``history`` turns together
+            (``VIDEOLLM_MAX_HISTORY_CHARS``).
+        max_history_turns: Most ``history`` turns (``VIDEOLLM_MAX_HISTORY_TURNS``); with the
+            character cap it bounds the prompt, since every turn adds template tokens.
+        max_new_tokens: Cap on ``max_new_tokens`` per request (``VIDEOLLM_MAX_NEW_TOKENS``);
+            a request that leaves the field out gets ``min(128, max_new_tokens)``.
         max_concurrent_generations: Generations running at once; bounds memory
             (``VIDEOLLM_MAX_CONCURRENT_GENERATIONS``).
         batch_max_frames: Most frames per batched encoder pass across concurrent requests
@@ -41,6 +46,8 @@ class ServeConfig:
     max_upload_mb: int = 200
     max_duration_s: int = 600
     max_question_chars: int = 2000
+    max_history_chars: int = 8000
+    max_history_turns: int = 32
     max_new_tokens: int = 512
     max_concurrent_generations: int = 2
     batch_max_frames: int = 400
@@ -57,6 +64,8 @@ class ServeConfig:
             max_upload_mb=_int("VIDEOLLM_MAX_UPLOAD_MB", 200),
             max_duration_s=_int("VIDEOLLM_MAX_DURATION_S", 600),
             max_question_chars=_int("VIDEOLLM_MAX_QUESTION_CHARS", 2000),
+            max_history_chars=_int("VIDEOLLM_MAX_HISTORY_CHARS", 8000),
+            max_history_turns=_int("VIDEOLLM_MAX_HISTORY_TURNS", 32),
             max_new_tokens=_int("VIDEOLLM_MAX_NEW_TOKENS", 512),
             max_concurrent_generations=_int("VIDEOLLM_MAX_CONCURRENT_GENERATIONS", 2),
             batch_max_frames=_int("VIDEOLLM_BATCH_MAX_FRAMES", 400),

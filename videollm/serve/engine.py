@@ -11,10 +11,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from videollm.config import from_dict
+from videollm.data.records import ROLES, VIDEO_TOKEN
 from videollm.errors import FeatureFormatError, VideoDecodeError, VideoLLMError
 from videollm.eval.generate import GenerationArgs, generate_answers
 from videollm.features.encoder import VideoEncoder
@@ -28,6 +30,11 @@ from videollm.video.decode import SampledVideo, read_video
 
 logger = logging.getLogger(__name__)
 
+# What a request that leaves ``max_new_tokens`` out gets, lowered to the server's cap.
+DEFAULT_MAX_NEW_TOKENS = 128
+# ftyp brands of HEIF/AVIF still images: ISO-BMFF files like mp4, which FFmpeg also opens.
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"mif1", b"avif"})
+
 
 class BadRequest(VideoLLMError, ValueError):
     """The request is invalid; the message says which field and why (HTTP 400/413)."""
@@ -35,6 +42,39 @@ class BadRequest(VideoLLMError, ValueError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def image_format(head: bytes) -> str | None:
+    """The image format whose signature starts ``head`` (a file's first 16 bytes), or None.
+
+    FFmpeg decodes a still image as a one-frame video, so an image renamed ``.mp4`` would
+    otherwise be answered as if it were a clip. (A raw Motion-JPEG stream also starts like a
+    JPEG and is refused too; real uploads come in a container.)
+    """
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":  # AVI is RIFF too, with "AVI "
+        return "WebP"
+    if head[:2] == b"BM" and head[6:10] == b"\0\0\0\0":  # "BM" alone is too weak a signature
+        return "BMP"
+    if head[:4] in (b"II*\0", b"MM\0*"):
+        return "TIFF"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "HEIF/AVIF"
+    return None
+
+
+def _no_placeholder(text: str, field: str) -> None:
+    # The server puts the one video placeholder the model takes; a second one is an error
+    # deep in the model, so say so here.
+    if VIDEO_TOKEN in text:
+        raise BadRequest(
+            f"{field}: must not contain {VIDEO_TOKEN!r}; the server places the video itself"
+        )
 
 
 @dataclass
@@ -77,16 +117,71 @@ class Engine:
         logger.info("serving %s (%d video tokens)", source.version, ckpt.num_video_tokens)
 
     # ---- validation -------------------------------------------------------------------
+    def generation_args(self, max_new_tokens: int | None, temperature: float) -> GenerationArgs:
+        """Decoding settings of a request; an omitted ``max_new_tokens`` respects the cap."""
+        if max_new_tokens is None:
+            max_new_tokens = min(DEFAULT_MAX_NEW_TOKENS, self.cfg.max_new_tokens)
+        return GenerationArgs(max_new_tokens, temperature)
+
     def check_question(self, question: str | None, max_new_tokens: int) -> None:
-        """Reject a missing or over-long question and an over-large ``max_new_tokens``."""
+        """Reject a bad question and an over-large ``max_new_tokens``.
+
+        A question is bad when it is missing, over ``max_question_chars`` or holds the
+        ``<video>`` placeholder.
+        """
         if not question or not question.strip():
             raise BadRequest("question: required and must not be empty")
         if len(question) > self.cfg.max_question_chars:
             raise BadRequest(
                 f"question: {len(question)} characters, the limit is {self.cfg.max_question_chars}"
             )
+        _no_placeholder(question, "question")
         if not 1 <= max_new_tokens <= self.cfg.max_new_tokens:
             raise BadRequest(f"max_new_tokens: must be between 1 and {self.cfg.max_new_tokens}")
+
+    def check_history(self, history: Any) -> list[dict[str, str]]:
+        """Check the earlier turns and return them as plain ``{"from", "value"}`` dicts.
+
+        Valid history is what the chat templates consume: ``{"from": "human"|"gpt",
+        "value": str}`` turns alternating human, gpt and ending with an answer (the new
+        question follows it), within ``max_history_turns`` and ``max_history_chars``, and
+        without the ``<video>`` placeholder.
+        """
+        if history is None:
+            return []
+        if not isinstance(history, list):
+            raise BadRequest('history: must be a list of {"from", "value"} turns')
+        if len(history) > self.cfg.max_history_turns:
+            raise BadRequest(
+                f"history: {len(history)} turns, the limit is {self.cfg.max_history_turns}"
+            )
+        if len(history) % 2:
+            raise BadRequest(
+                "history: must be human, gpt pairs ending with a gpt answer; got an odd number "
+                f"of turns ({len(history)})"
+            )
+        turns: list[dict[str, str]] = []
+        for i, turn in enumerate(history):
+            where = f"history[{i}]"
+            if not isinstance(turn, dict):
+                raise BadRequest(f'{where}: must be an object with "from" and "value"')
+            role, value = turn.get("from"), turn.get("value")
+            if role not in ROLES:
+                raise BadRequest(f"{where}.from: must be one of {list(ROLES)}, got {role!r}")
+            if role != ROLES[i % 2]:
+                raise BadRequest(
+                    f"{where}.from: expected {ROLES[i % 2]!r}; turns alternate human, gpt"
+                )
+            if not isinstance(value, str) or not value.strip():
+                raise BadRequest(f"{where}.value: must be a non-empty string")
+            _no_placeholder(value, f"{where}.value")
+            turns.append({"from": role, "value": value})
+        chars = sum(len(t["value"]) for t in turns)
+        if chars > self.cfg.max_history_chars:
+            raise BadRequest(
+                f"history: {chars} characters in all, the limit is {self.cfg.max_history_chars}"
+            )
+        return turns
 
     def check_upload(self, path: Path, what: str = "video") -> None:
         """Reject an empty or over-sized upload."""
@@ -111,6 +206,12 @@ class Engine:
         return feats, (decoded - start) * 1e3, (time.perf_counter() - decoded) * 1e3
 
     def _decode(self, video: Path) -> SampledVideo:
+        with video.open("rb") as f:
+            kind = image_format(f.read(16))
+        if kind is not None:
+            reason = f"the upload is a {kind} image, not a video"
+            # Raised from a decode error so it is counted with the other unreadable uploads.
+            raise BadRequest(f"video: {reason}") from VideoDecodeError(str(video), reason)
         try:
             sampled = read_video(
                 video, self.extract_cfg.num_frames, self.extract_cfg.resize_shortest
@@ -138,39 +239,50 @@ class Engine:
         history: list[dict[str, str]],
         args: GenerationArgs,
     ) -> tuple[str, float]:
-        """Answer ``question`` about ``features``; returns the answer and generate ms."""
-        turns = list(history)
-        turns.append({"from": "human", "value": question if turns else f"<video>\n{question}"})
+        """Answer ``question`` about ``features``; returns the answer and generate ms.
+
+        ``question`` and ``history`` must have passed :meth:`check_question` and
+        :meth:`check_history`.
+        """
+        turns = [*history, {"from": "human", "value": question}]
+        # As in the training records: the video once, before the first human turn.
+        turns[0] = {**turns[0], "value": f"{VIDEO_TOKEN}\n{turns[0]['value']}"}
         start = time.perf_counter()
         with self._generation_slots:
             answer = generate_answers(self.model, [turns], [features], args)[0]
         return answer, (time.perf_counter() - start) * 1e3
 
     def answer_video(
-        self, video: Path, question: str, history: list[dict[str, str]], args: GenerationArgs
+        self,
+        video: Path,
+        question: str,
+        history: list[dict[str, str]] | None,
+        args: GenerationArgs,
     ) -> Answer:
         """The whole ``/chat`` path: validate, decode, encode, generate."""
         self.check_question(question, args.max_new_tokens)
+        turns = self.check_history(history)  # before the decode: bad text is cheap to refuse
         feats, decode_ms, encode_ms = self.features_of(video)
-        text, generate_ms = self.generate(feats, question, history, args)
+        text, generate_ms = self.generate(feats, question, turns, args)
         return Answer(text, decode_ms, encode_ms, generate_ms)
 
     def answer_features(
         self,
         features_file: Path,
         question: str,
-        history: list[dict[str, str]],
+        history: list[dict[str, str]] | None,
         args: GenerationArgs,
     ) -> Answer:
         """The ``/chat_features`` path: a safetensors upload instead of a video."""
         from videollm.features.store import load_features
 
         self.check_question(question, args.max_new_tokens)
+        turns = self.check_history(history)
         self.check_upload(features_file, "features")
         try:
             feats, _ = load_features(features_file)
         except FeatureFormatError as err:
             raise BadRequest(f"features: {err}") from err
         self.check_features(feats)
-        text, generate_ms = self.generate(feats, question, history, args)
+        text, generate_ms = self.generate(feats, question, turns, args)
         return Answer(text, 0.0, 0.0, generate_ms)

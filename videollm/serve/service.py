@@ -20,7 +20,6 @@ from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
 
 from videollm.errors import VideoDecodeError
-from videollm.eval.generate import GenerationArgs
 from videollm.serve.config import ServeConfig
 from videollm.serve.engine import Answer, BadRequest, Engine
 from videollm.serve.middleware import GuardMiddleware
@@ -108,13 +107,17 @@ class VideoLLMService:
         video: Annotated[Path, ContentType("video/*")],
         question: str = "",
         history: list[dict[str, str]] | None = None,
-        max_new_tokens: int = 128,
+        max_new_tokens: int | None = None,
         temperature: float = 0.0,
     ) -> dict[str, Any]:
-        """Answer ``question`` about an uploaded video."""
+        """Answer ``question`` about an uploaded video.
+
+        ``max_new_tokens`` defaults to 128, or ``VIDEOLLM_MAX_NEW_TOKENS`` when that is lower.
+        """
+        engine = self._engine()
         with _bad_requests_as_http("chat"):
-            answer = self._engine().answer_video(
-                video, question, history or [], GenerationArgs(max_new_tokens, temperature)
+            answer = engine.answer_video(
+                video, question, history, engine.generation_args(max_new_tokens, temperature)
             )
         videos_decoded.inc()
         return self._reply("chat", answer)
@@ -125,13 +128,14 @@ class VideoLLMService:
         features: Path,
         question: str = "",
         history: list[dict[str, str]] | None = None,
-        max_new_tokens: int = 128,
+        max_new_tokens: int | None = None,
         temperature: float = 0.0,
     ) -> dict[str, Any]:
         """Answer ``question`` about precomputed features (a ``.safetensors`` upload)."""
+        engine = self._engine()
         with _bad_requests_as_http("chat_features"):
-            answer = self._engine().answer_features(
-                features, question, history or [], GenerationArgs(max_new_tokens, temperature)
+            answer = engine.answer_features(
+                features, question, history, engine.generation_args(max_new_tokens, temperature)
             )
         return self._reply("chat_features", answer)
 

@@ -38,7 +38,8 @@ class SampledVideo:
         frames: ``T×H×W×3`` uint8 RGB frames.
         indices: 0-based source frame index of each sampled frame.
         total_frames: Frames in the video (that decode).
-        fps: Average frame rate (0.0 when the container does not say).
+        fps: Average frame rate; when the container gives none, frames over the stream's
+            duration (0.0 when neither is known).
         duration_s: ``total_frames / fps`` (0.0 when the frame rate is unknown).
     """
 
@@ -132,6 +133,11 @@ def _read_decord(path: Path, num_frames: int, threads: int) -> SampledVideo:
         indices = segment_midpoints(total, num_frames)
         frames = torch.from_numpy(reader.get_batch(indices).asnumpy())
         fps = float(reader.get_avg_fps() or 0.0)
+        if not (fps > 0 and math.isfinite(fps)):
+            # No frame rate in the container (decord then divides by 0): the last frame's end
+            # time still gives the duration, which limits such as a maximum length need.
+            end = float(reader.get_frame_timestamp(total - 1)[1])
+            fps = total / end if end > 0 else 0.0
     finally:
         del reader
     return _sampled(frames, indices, total, fps)
@@ -146,12 +152,15 @@ def _read_pyav(path: Path, num_frames: int) -> SampledVideo:
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else 0.0
         declared = int(stream.frames or 0)
+        seconds = _seconds(container, stream)
     total = declared
     if total <= 0:
         # Some containers (raw streams, some AVIs) do not store a frame count: count by decoding.
         total, _, _ = _decode_pass(path, set())
     if total <= 0:
         raise VideoDecodeError(str(path), "no frames could be decoded")
+    if not fps and seconds > 0:
+        fps = total / seconds  # no frame rate stored: derive it so the duration is known
     indices = segment_midpoints(total, num_frames)
     decoded, kept, err = _decode_pass(path, set(indices))
     if len(kept) < len(indices):
@@ -173,6 +182,15 @@ def _read_pyav(path: Path, num_frames: int) -> SampledVideo:
             raise VideoDecodeError(str(path), f"decoding is not repeatable ({err})")
     frames = torch.from_numpy(np.stack([kept[i] for i in indices]))
     return _sampled(frames, indices, total, fps)
+
+
+def _seconds(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    """The video stream's duration from the container (0.0 when it does not say)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return 0.0
 
 
 def _decode_pass(path: Path, wanted: set[int]) -> tuple[int, dict[int, np.ndarray], str | None]:

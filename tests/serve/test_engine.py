@@ -1,0 +1,133 @@
+"""Engine rules called directly, without HTTP: uploads, history, defaults, the duration cap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from videollm.demo.videos import ClipSpec, write_video
+from videollm.serve.config import ServeConfig
+from videollm.serve.engine import BadRequest, Engine, image_format
+from videollm.serve.launch import ModelSource
+
+
+@pytest.fixture(scope="module")
+def engine(served_checkpoint) -> Engine:
+    cfg = ServeConfig(
+        device="cpu",
+        max_duration_s=2,
+        max_new_tokens=32,
+        max_history_chars=300,
+        max_history_turns=4,
+    )
+    return Engine(cfg, ModelSource(served_checkpoint, "ckpt"))
+
+
+def _turns(*values: object) -> list[dict[str, object]]:
+    roles = ("human", "gpt")
+    return [{"from": roles[i % 2], "value": v} for i, v in enumerate(values)]
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "PNG"),
+        (b"\xff\xd8\xff\xe0\0\x10JFIF\0", "JPEG"),
+        (b"GIF89a\x10\0\x10\0", "GIF"),
+        (b"RIFF\x24\0\0\0WEBPVP8 ", "WebP"),
+        (b"BM\x36\x03\0\0\0\0\0\0\x36\0\0\0", "BMP"),
+        (b"II*\0\x08\0\0\0", "TIFF"),
+        (b"\0\0\0\x1cftypavif\0\0\0\0", "HEIF/AVIF"),
+        # Video containers are not images.
+        (b"\0\0\0\x20ftypisom\0\0\x02\0", None),  # mp4
+        (b"\0\0\0\x14ftypqt  \0\0\0\0", None),  # mov
+        (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81", None),  # mkv/webm
+        (b"RIFF\x24\0\0\0AVI LIST", None),  # avi
+        (b"not a video\n", None),
+    ],
+)
+def test_image_signatures(head: bytes, kind: str | None) -> None:
+    assert image_format(head) == kind
+
+
+def test_images_and_real_videos(engine, colour_data, tmp_path) -> None:
+    video = next(colour_data["videos"].glob("*.mp4"))
+    assert engine._decode(video).total_frames > 1
+    gif = tmp_path / "anim.mp4"
+    gif.write_bytes(b"GIF89a" + b"\0" * 64)
+    with pytest.raises(BadRequest, match="video: the upload is a GIF image, not a video"):
+        engine._decode(gif)
+
+
+def test_max_new_tokens_default_respects_the_cap(engine) -> None:
+    assert engine.generation_args(None, 0.0).max_new_tokens == 32  # min(128, cap 32)
+    assert engine.generation_args(8, 0.0).max_new_tokens == 8
+    engine.check_question("What colour?", engine.generation_args(None, 0.0).max_new_tokens)
+    with pytest.raises(BadRequest, match="max_new_tokens"):
+        engine.check_question("What colour?", 33)
+
+
+@pytest.mark.parametrize(
+    ("history", "message"),
+    [
+        ("hi", "history: must be a list"),
+        (_turns("hi"), "odd number of turns"),
+        (_turns("a", "b", "c", "d", "e", "f"), "history: 6 turns, the limit is 4"),
+        (["hi", "ok"], "history[0]: must be an object"),
+        ([{"value": "hi"}, {"from": "gpt", "value": "ok"}], "history[0].from: must be one of"),
+        ([{"from": "gpt", "value": "hi"}, {"from": "human", "value": "ok"}], "expected 'human'"),
+        ([{"from": "human", "value": "hi"}, {"from": "human", "value": "ok"}], "expected 'gpt'"),
+        ([{"from": "human"}, {"from": "gpt", "value": "ok"}], "history[0].value: must be"),
+        (_turns("hi", 3), "history[1].value: must be a non-empty string"),
+        (_turns("hi", "  "), "history[1].value: must be a non-empty string"),
+        (_turns("<video>\nhi", "ok"), "history[0].value: must not contain '<video>'"),
+        (_turns("a" * 200, "b" * 101), "history: 301 characters in all, the limit is 300"),
+    ],
+)
+def test_bad_history_is_a_bad_request(engine, history, message) -> None:
+    with pytest.raises(BadRequest) as err:
+        engine.check_history(history)
+    assert message in str(err.value)
+    assert err.value.status == 400
+
+
+def test_good_history_gets_the_video_in_its_first_turn(engine, colour_data, monkeypatch) -> None:
+    assert engine.check_history(None) == []
+    history = _turns("What colour is the video?", "red")
+    history[0]["extra"] = "ignored"
+    turns = engine.check_history(history)
+    assert turns == _turns("What colour is the video?", "red")
+    with pytest.raises(BadRequest, match="question: must not contain '<video>'"):
+        engine.check_question("<video>\nWhat colour?", 8)
+
+    seen = []
+
+    def fake_generate(model, prompts, features, args):
+        seen.extend(prompts)
+        return ["ok"]
+
+    monkeypatch.setattr("videollm.serve.engine.generate_answers", fake_generate)
+    feats = engine.features_of(next(colour_data["videos"].glob("*.mp4")))[0]
+    engine.generate(feats, "And now?", turns, engine.generation_args(None, 0.0))
+    engine.generate(feats, "What colour?", [], engine.generation_args(None, 0.0))
+    with_history, alone = seen
+    assert [t["value"] for t in with_history] == [
+        "<video>\nWhat colour is the video?",
+        "red",
+        "And now?",
+    ]
+    assert [t["value"] for t in alone] == ["<video>\nWhat colour?"]
+    assert turns[0]["value"] == "What colour is the video?"  # the caller's list is unchanged
+
+
+def test_duration_cap_holds_when_the_container_has_no_frame_rate(
+    engine, tmp_path, monkeypatch
+) -> None:
+    import decord
+
+    long = write_video(tmp_path / "long.mp4", ClipSpec("red", num_frames=60), fps=15)  # 4 s
+    # decord reports a NaN rate (0/0) for a stream without one; the timestamps still count.
+    monkeypatch.setattr(decord.VideoReader, "get_avg_fps", lambda self: float("nan"))
+    with pytest.raises(BadRequest, match="video: 4 s long, the limit is 2 s"):
+        engine._decode(Path(long))
