@@ -265,7 +265,12 @@ def test_platform_configmap_keys_and_default_names_match_the_pipelines(rendered)
     assert config["metadata"]["name"] == platform.PLATFORM_CONFIG
     assert result.one("Secret", "-credentials")["metadata"]["name"] == platform.PLATFORM_SECRET
     assert result.one("ServiceAccount")["metadata"]["name"] == platform.SERVICE_ACCOUNT
-    assert set(platform.CONFIG_KEYS) <= set(config["data"])
+    assert set(platform.CONFIG_KEYS) - {"AWS_DEFAULT_REGION"} <= set(config["data"])
+    # An external S3's region is set only when given, and then reaches the tasks too.
+    external = rendered["external-minio"].one("ConfigMap", "-platform")["data"]
+    assert external["AWS_DEFAULT_REGION"] == "eu-west-1" and set(platform.CONFIG_KEYS) <= set(
+        external
+    )
     assert config["data"] == {
         "VIDEOLLM_S3_ENDPOINT": "http://videollm-minio:9000",
         "MLFLOW_S3_ENDPOINT_URL": "http://videollm-minio:9000",

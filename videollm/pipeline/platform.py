@@ -14,12 +14,14 @@ PLATFORM_CONFIG = "videollm-platform"
 PLATFORM_SECRET = "videollm-credentials"
 SERVICE_ACCOUNT = "videollm-pipeline"
 
-#: ConfigMap keys every task reads as environment variables.
+#: ConfigMap keys every task reads as environment variables (the region only when the chart
+#: sets ``platform.region``, for an external S3 outside the default region).
 CONFIG_KEYS = (
     "VIDEOLLM_S3_ENDPOINT",
     "MLFLOW_S3_ENDPOINT_URL",
     "VIDEOLLM_S3_SECURE",
     "MLFLOW_TRACKING_URI",
+    "AWS_DEFAULT_REGION",
 )
 #: Secret keys every task reads as environment variables.
 SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
