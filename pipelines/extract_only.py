@@ -53,7 +53,7 @@ def extract_shards(
 )
 def extract_only(
     videos_uri: str,
-    work_uri: str = "s3://videollm/runs",
+    work_uri: str = "",
     encoder: str = "openai/clip-vit-large-patch14",
     num_frames: int = 100,
     num_shards: int = 4,
@@ -67,7 +67,8 @@ def extract_only(
     Args:
         videos_uri: Folder or ``s3://`` prefix of the videos.
         work_uri: Where the features go (``<work_uri>/features/<key>``; ``finetune`` with the
-            same videos, encoder and frames reuses them).
+            same videos, encoder and frames reuses them). Empty: ``s3://<the platform's
+            bucket>/runs``.
         encoder: Vision encoder (HF id or path).
         num_frames: Frames sampled per video.
         num_shards: Parallel extract tasks.

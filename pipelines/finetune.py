@@ -39,7 +39,7 @@ def finetune(
     gpus_per_worker: int = 8,
     select_metric: str = "val/exact_match",
     registered_model_name: str = "videollm",
-    work_uri: str = "s3://videollm/runs",
+    work_uri: str = "",
     experiment: str = "videollm",
     train_overrides: list = [],  # noqa: B006 (KFP reads the default; never mutated)
     deepspeed: str = "",
@@ -73,7 +73,8 @@ def finetune(
         select_metric: Metric the champion is chosen on (higher is better).
         registered_model_name: Registered model in MLflow.
         work_uri: Where the data goes: ``<work_uri>/features|records/<key>`` (shared by runs
-            with the same inputs) and ``<work_uri>/<run id>/checkpoint|eval|bento``.
+            with the same inputs) and ``<work_uri>/<run id>/checkpoint|eval|bento``. Empty:
+            ``s3://<the platform's bucket>/runs``.
         experiment: MLflow experiment.
         train_overrides: Extra ``key=value`` training overrides.
         deepspeed: ``""``, ``zero2`` or ``zero3``.

@@ -482,13 +482,14 @@ def test_every_videollm_env_var_the_chart_sets_is_read_by_the_service(rendered):
     """No setting the service would silently ignore (a renamed variable fails here)."""
     source = "".join(p.read_text() for p in (REPO / "videollm" / "serve").glob("*.py"))
     source += (REPO / "videollm" / "storage" / "settings.py").read_text()
+    source += (REPO / "videollm" / "pipeline" / "tasks.py").read_text()  # the pipeline's bucket
     names = set()
     for result in rendered.values():
         container = _pod_spec(result.one("Deployment", "-inference"))["containers"][0]
         names |= {n for n in _env(container) if n.startswith("VIDEOLLM_")}
         names |= {k for k in result.one("ConfigMap", "-platform")["data"] if "VIDEOLLM_" in k}
     assert {"VIDEOLLM_MODEL_URI", "VIDEOLLM_CHECKPOINT", "VIDEOLLM_API_TOKEN"} <= names
-    assert {n for n in names if f'"{n}"' not in source} <= {"VIDEOLLM_BUCKET"}
+    assert {n for n in names if f'"{n}"' not in source} == set()
 
 
 def test_inference_auth_token_and_checkpoint(rendered):

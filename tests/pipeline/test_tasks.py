@@ -79,14 +79,18 @@ def test_keyed_dirs_are_shared_by_equal_inputs_only():
     assert keyed_dir("s3://w", "features", **dict(reversed(key.items()))) == first
     assert keyed_dir("s3://w", "features", **(key | {"num_frames": 8})) != first
     assert keyed_dir("s3://w", "records", **key) != first
-    with pytest.raises(ConfigError, match="work_uri: required"):
-        keyed_dir("", "features", **key)
+    assert keyed_dir("s3://w", "features", **key) == first
 
 
-def test_work_dir_and_shard_outputs():
+def test_work_dir_and_shard_outputs(monkeypatch):
     assert work_dir("s3://bucket/runs", "abc") == "s3://bucket/runs/abc"
+    monkeypatch.delenv("VIDEOLLM_BUCKET", raising=False)
     with pytest.raises(ConfigError, match="work_uri: required"):
         work_dir("", "abc")
+    # On a cluster the platform ConfigMap names the chart's bucket.
+    monkeypatch.setenv("VIDEOLLM_BUCKET", "team-bucket")
+    assert work_dir("", "abc") == "s3://team-bucket/runs/abc"
+    assert keyed_dir("", "features", a=1).startswith("s3://team-bucket/runs/features/")
     assert single_uri(["s3://b/f", "s3://b/f"]) == "s3://b/f"
     with pytest.raises(VideoLLMError, match="share one prefix"):
         single_uri(["s3://b/f", "s3://b/g"])

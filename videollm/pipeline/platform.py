@@ -21,6 +21,7 @@ CONFIG_KEYS = (
     "MLFLOW_S3_ENDPOINT_URL",
     "VIDEOLLM_S3_SECURE",
     "MLFLOW_TRACKING_URI",
+    "VIDEOLLM_BUCKET",
     "AWS_DEFAULT_REGION",
 )
 #: Secret keys every task reads as environment variables.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,11 +72,29 @@ def single_uri(uris: list[str]) -> str:
     return distinct[0]
 
 
+def work_root(work_uri: str) -> str:
+    """``work_uri``, or by default ``s3://$VIDEOLLM_BUCKET/runs``.
+
+    ``VIDEOLLM_BUCKET`` comes from the platform ConfigMap, so on a cluster the data goes to the
+    bucket the Helm chart created, whatever it is named.
+
+    Raises:
+        ConfigError: neither is set.
+    """
+    if work_uri:
+        return work_uri
+    bucket = os.environ.get("VIDEOLLM_BUCKET", "").strip()
+    if not bucket:
+        raise ConfigError(
+            "work_uri: required (a folder or s3:// prefix for the run's data) when the "
+            "platform ConfigMap gives no VIDEOLLM_BUCKET"
+        )
+    return f"s3://{bucket}/runs"
+
+
 def work_dir(work_uri: str, run_id: str) -> str:
     """The prefix every task of one pipeline run writes under."""
-    if not work_uri:
-        raise ConfigError("work_uri: required (a folder or s3:// prefix for the run's data)")
-    return join(work_uri, run_id or "run")
+    return join(work_root(work_uri), run_id or "run")
 
 
 def keyed_dir(work_uri: str, kind: str, **inputs: Any) -> str:
@@ -85,10 +104,8 @@ def keyed_dir(work_uri: str, kind: str, **inputs: Any) -> str:
     and writes the same prefix (extraction skips videos already there), and the task that
     writes it has the same KFP inputs, so KFP's cache can skip it altogether.
     """
-    if not work_uri:
-        raise ConfigError("work_uri: required (a folder or s3:// prefix for the run's data)")
     canonical = json.dumps(inputs, sort_keys=True, default=str)
-    return join(work_uri, kind, hashlib.sha256(canonical.encode()).hexdigest()[:16])
+    return join(work_root(work_uri), kind, hashlib.sha256(canonical.encode()).hexdigest()[:16])
 
 
 def features_dir(work_uri: str, videos_uri: str, encoder: str, num_frames: int) -> str:
