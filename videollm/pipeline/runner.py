@@ -117,9 +117,8 @@ def run_local(name: str, params: dict[str, Any], out: str | Path) -> LocalRun:
         VideoLLMError: a task failed (its log is above, in the output).
     """
     from kfp import local
-    from mlflow import MlflowClient
 
-    from videollm.tracking.store import ensure_experiment, tracking_uri
+    from videollm.tracking.store import connect, ensure_experiment, tracking_uri
 
     out = Path(out).resolve()
     pipeline = get_pipeline(name)
@@ -135,7 +134,8 @@ def run_local(name: str, params: dict[str, Any], out: str | Path) -> LocalRun:
     # Pin the store for every task (default: mlflow.db in the working directory, as the CLI).
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri()
     # Create the tracking store's tables now: parallel tasks racing to create them would fail.
-    ensure_experiment(MlflowClient(), params.get("experiment", "videollm"))
+    # connect() also points this process's MLflow at that store, as the tasks are.
+    ensure_experiment(connect(), params.get("experiment", "videollm"))
     # Tasks run `python`: make it this interpreter, with videollm importable.
     bin_dir, path = str(Path(sys.executable).parent), os.environ.get("PATH", "")
     if path.split(os.pathsep)[0] != bin_dir:
@@ -158,7 +158,9 @@ def champion_summary(model_name: str, alias: str = "champion") -> dict[str, str]
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    client = MlflowClient()
+    from videollm.tracking.store import tracking_uri
+
+    client = MlflowClient(tracking_uri())  # MLFLOW_TRACKING_URI now, not a URI set earlier
     try:
         version = client.get_model_version_by_alias(model_name, alias)
     except MlflowException:
@@ -179,8 +181,9 @@ def latest_trained_run(experiment: str) -> dict[str, str]:
     from mlflow import MlflowClient
 
     from videollm.tracking.select import CHECKPOINT_TAG
+    from videollm.tracking.store import tracking_uri
 
-    client = MlflowClient()
+    client = MlflowClient(tracking_uri())  # MLFLOW_TRACKING_URI now, not a URI set earlier
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return {}
