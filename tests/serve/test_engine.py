@@ -8,8 +8,9 @@ import pytest
 
 from videollm.demo.videos import ClipSpec, write_video
 from videollm.serve.config import ServeConfig
-from videollm.serve.engine import BadRequest, Engine, image_format
+from videollm.serve.engine import BadRequest, Engine
 from videollm.serve.launch import ModelSource
+from videollm.video.decode import image_format
 
 
 @pytest.fixture(scope="module")

@@ -44,4 +44,11 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "text": write_text_as_video(root / "notes.mp4"),
         "audio_only": write_audio_only(root / "song.mkv"),
         "missing": root / "missing.mp4",
+        "image": _gif_as_video(root / "still.mp4"),
     }
+
+
+def _gif_as_video(path: Path) -> Path:
+    # FFmpeg would decode a still image as a one-frame video; it must fail as "not a video".
+    path.write_bytes(b"GIF89a" + b"\0" * 64)
+    return path

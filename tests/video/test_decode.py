@@ -81,6 +81,7 @@ def test_resize_portrait_and_noop() -> None:
         ("text", "both failed"),
         ("audio_only", "no video stream"),
         ("missing", "does not exist"),
+        ("image", "is a GIF image, not a video"),
     ],
 )
 def test_broken_files_raise(broken: dict[str, Path], kind: str, reason: str) -> None:

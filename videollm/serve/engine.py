@@ -32,8 +32,6 @@ logger = logging.getLogger(__name__)
 
 # What a request that leaves ``max_new_tokens`` out gets, lowered to the server's cap.
 DEFAULT_MAX_NEW_TOKENS = 128
-# ftyp brands of HEIF/AVIF still images: ISO-BMFF files like mp4, which FFmpeg also opens.
-_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"mif1", b"avif"})
 
 
 class BadRequest(VideoLLMError, ValueError):
@@ -42,30 +40,6 @@ class BadRequest(VideoLLMError, ValueError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
-
-
-def image_format(head: bytes) -> str | None:
-    """The image format whose signature starts ``head`` (a file's first 16 bytes), or None.
-
-    FFmpeg decodes a still image as a one-frame video, so an image renamed ``.mp4`` would
-    otherwise be answered as if it were a clip. (A raw Motion-JPEG stream also starts like a
-    JPEG and is refused too; real uploads come in a container.)
-    """
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":  # AVI is RIFF too, with "AVI "
-        return "WebP"
-    if head[:2] == b"BM" and head[6:10] == b"\0\0\0\0":  # "BM" alone is too weak a signature
-        return "BMP"
-    if head[:4] in (b"II*\0", b"MM\0*"):
-        return "TIFF"
-    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
-        return "HEIF/AVIF"
-    return None
 
 
 def _no_placeholder(text: str, field: str) -> None:
@@ -206,12 +180,6 @@ class Engine:
         return feats, (decoded - start) * 1e3, (time.perf_counter() - decoded) * 1e3
 
     def _decode(self, video: Path) -> SampledVideo:
-        with video.open("rb") as f:
-            kind = image_format(f.read(16))
-        if kind is not None:
-            reason = f"the upload is a {kind} image, not a video"
-            # Raised from a decode error so it is counted with the other unreadable uploads.
-            raise BadRequest(f"video: {reason}") from VideoDecodeError(str(video), reason)
         try:
             sampled = read_video(
                 video, self.extract_cfg.num_frames, self.extract_cfg.resize_shortest

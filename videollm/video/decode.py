@@ -29,6 +29,9 @@ from videollm.video.sampling import segment_midpoints
 
 logger = logging.getLogger(__name__)
 
+# ftyp brands of HEIF/AVIF still images: ISO-BMFF files like mp4, which FFmpeg also opens.
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"mif1", b"avif"})
+
 
 @dataclass
 class SampledVideo:
@@ -48,6 +51,30 @@ class SampledVideo:
     total_frames: int
     fps: float
     duration_s: float
+
+
+def image_format(head: bytes) -> str | None:
+    """The image format whose signature starts ``head`` (a file's first 16 bytes), or None.
+
+    FFmpeg decodes a still image as a one-frame video, so an image renamed ``.mp4`` would
+    otherwise be extracted or answered as if it were a clip. (A raw Motion-JPEG stream also
+    starts like a JPEG and is refused too; real videos come in a container.)
+    """
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":  # AVI is RIFF too, with "AVI "
+        return "WebP"
+    if head[:2] == b"BM" and head[6:10] == b"\0\0\0\0":  # "BM" alone is too weak a signature
+        return "BMP"
+    if head[:4] in (b"II*\0", b"MM\0*"):
+        return "TIFF"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "HEIF/AVIF"
+    return None
 
 
 def read_video(
@@ -70,7 +97,8 @@ def read_video(
         The sampled frames and what is known about the video.
 
     Raises:
-        VideoDecodeError: The file is missing, empty, not a video, or no frame decodes.
+        VideoDecodeError: The file is missing, empty, an image or not a video, or no frame
+            decodes.
     """
     p = Path(path)
     if not p.exists():
@@ -79,6 +107,10 @@ def read_video(
         raise VideoDecodeError(str(p), "not a regular file")
     if p.stat().st_size == 0:
         raise VideoDecodeError(str(p), "file is empty")
+    with p.open("rb") as f:
+        kind = image_format(f.read(16))
+    if kind is not None:
+        raise VideoDecodeError(str(p), f"{p} is a {kind} image, not a video")
     try:
         video = _read_decord(p, num_frames, decode_threads)
     except Exception as decord_err:
