@@ -86,9 +86,16 @@ def run_demo(
         "models": {"encoder": encoder, "llm": llm},
         "videos": str(videos_dir),
         "pipeline_root": str(run.pipeline_root),
-        "features": features_dir(run.work_uri, str(videos_dir), encoder, params["num_frames"]),
+        # The same keys the extract and convert tasks computed from these parameters.
+        "features": features_dir(
+            run.work_uri, params["videos_uri"], params["encoder"], params["num_frames"]
+        ),
         "records": records_dir(
-            run.work_uri, str(annotations), "jsonl", params["num_frames"], params["val_fraction"]
+            run.work_uri,
+            params["annotations_uri"],
+            params["annotation_format"],
+            params["num_frames"],
+            params["val_fraction"],
         ),
         "checkpoint": str(ckpt),
         "eval": {"dir": str(ckpt.parent / "eval"), "metrics": metrics},

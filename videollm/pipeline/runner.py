@@ -155,12 +155,11 @@ def run_local(name: str, params: dict[str, Any], out: str | Path) -> LocalRun:
 
 def champion_summary(model_name: str, alias: str = "champion") -> dict[str, str]:
     """The registry's ``alias`` version of ``model_name``: version, run and checkpoint."""
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from videollm.tracking.store import tracking_uri
+    from videollm.tracking.store import connect
 
-    client = MlflowClient(tracking_uri())  # MLFLOW_TRACKING_URI now, not a URI set earlier
+    client = connect()  # MLFLOW_TRACKING_URI now, not a URI set earlier in this process
     try:
         version = client.get_model_version_by_alias(model_name, alias)
     except MlflowException:
@@ -177,20 +176,12 @@ def champion_summary(model_name: str, alias: str = "champion") -> dict[str, str]
 
 
 def latest_trained_run(experiment: str) -> dict[str, str]:
-    """The newest run of ``experiment`` that names a checkpoint: a pipeline's train run."""
-    from mlflow import MlflowClient
-
+    """The newest finished run of ``experiment`` that names a checkpoint: a train run."""
+    from videollm.tracking.search import search_finished
     from videollm.tracking.select import CHECKPOINT_TAG
-    from videollm.tracking.store import tracking_uri
+    from videollm.tracking.store import connect
 
-    client = MlflowClient(tracking_uri())  # MLFLOW_TRACKING_URI now, not a URI set earlier
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return {}
-    runs = client.search_runs(
-        [found.experiment_id], order_by=["attributes.start_time DESC"], max_results=100
-    )
-    for run in runs:
+    for run in search_finished(connect(), experiment, limit=100):
         if CHECKPOINT_TAG in run.data.tags:
             return {
                 "run_id": run.info.run_id,
