@@ -12,7 +12,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from videollm.images import PIPELINE_IMAGE, image
-from videollm.pipeline.runner import compile_all, pipelines, source_dir
+from videollm.pipeline.runner import compile_all, pipelines, source_dir, spec_tasks
 
 INTERFACE = {
     "videos_uri", "annotations_uri", "annotation_format", "encoder", "llm", "recipe",
@@ -78,24 +78,13 @@ def test_finetune_interface_and_wiring():
     assert tasks["train"]["cachingOptions"].get("enableCache", False) is False
 
 
-def _cached_tasks(dag: dict, components: dict) -> dict[str, dict]:
-    """Every task with caching on, in ``dag`` and the DAGs nested under it."""
-    found = {}
-    for name, task in dag["tasks"].items():
-        if task.get("cachingOptions", {}).get("enableCache"):
-            found[name] = task
-        inner = components[task["componentRef"]["name"]].get("dag")
-        if inner:
-            found |= _cached_tasks(inner, components)
-    return found
-
-
 @pytest.mark.parametrize("name", ["finetune", "extract_only"])
 def test_cached_tasks_do_not_take_the_run_id(name):
     # KFP keys its cache on a task's inputs: one input set to the run's id would make every
     # run a cache miss, so an unchanged extract or convert would never be skipped.
     spec = _docs(source_dir() / f"{name}.yaml")[0]
-    cached = _cached_tasks(spec["root"]["dag"], spec["components"])
+    tasks = spec_tasks(spec)
+    cached = {n: t for n, t in tasks.items() if t.get("cachingOptions", {}).get("enableCache")}
     assert {"extract"} <= set(cached) and ("convert" in cached) == (name == "finetune")
     for task_name, task in cached.items():
         inputs = task.get("inputs", {}).get("parameters", {})

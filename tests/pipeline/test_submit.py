@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from videollm.pipeline.runner import spec_tasks
+
 REPLIES = {
     ("GET", "/apis/v2beta1/healthz"): {"commit_sha": "abc", "tag_name": "2.4.0"},
     ("GET", "/apis/v2beta1/experiments"): {"experiments": [], "total_size": 0},
@@ -74,12 +76,8 @@ def test_submit_sends_the_compiled_pipeline_and_prints_the_run_link(kfp_api):
 
 def _cached(spec: dict) -> list[str]:
     """Tasks with caching on, anywhere in a PipelineSpec."""
-    dags = [spec["root"]["dag"]] + [c["dag"] for c in spec["components"].values() if "dag" in c]
     return [
-        name
-        for dag in dags
-        for name, task in dag["tasks"].items()
-        if task.get("cachingOptions", {}).get("enableCache")
+        n for n, t in spec_tasks(spec).items() if t.get("cachingOptions", {}).get("enableCache")
     ]
 
 

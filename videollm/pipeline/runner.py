@@ -234,14 +234,19 @@ def submit(
     return run_name, result.run_id, f"{host.rstrip('/')}/#/runs/details/{result.run_id}"
 
 
+def spec_tasks(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every task of a compiled PipelineSpec by name: the root DAG's and the nested DAGs'
+    (ParallelFor and condition bodies)."""
+    dags = [spec["root"]["dag"]]
+    dags += [c["dag"] for c in spec.get("components", {}).values() if "dag" in c]
+    return {name: task for dag in dags for name, task in dag["tasks"].items()}
+
+
 def _set_caching(package: Path, enable: bool) -> None:
     """Turn caching on or off for every task of a compiled pipeline, nested DAGs included."""
     import yaml
 
     spec, *platform = list(yaml.safe_load_all(package.read_text()))
-    dags = [spec["root"]["dag"]]
-    dags += [c["dag"] for c in spec.get("components", {}).values() if "dag" in c]
-    for dag in dags:
-        for task in dag["tasks"].values():
-            task["cachingOptions"] = {"enableCache": enable}
+    for task in spec_tasks(spec).values():
+        task["cachingOptions"] = {"enableCache": enable}
     package.write_text(yaml.safe_dump_all([spec, *platform], sort_keys=False))
