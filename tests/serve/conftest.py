@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,11 @@ import pytest
 from bento_server import TOKEN, Server, start_server, stop_server
 
 from videollm.train.recipe import load_train_config, train
+
+# Helper modules next to this file (serve_helpers, gated_service) import by plain name, and
+# a server started with this folder on PYTHONPATH can serve gated_service.
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
 
 
 @pytest.fixture(scope="session")

@@ -132,3 +132,31 @@ def test_duration_cap_holds_when_the_container_has_no_frame_rate(
     monkeypatch.setattr(decord.VideoReader, "get_avg_fps", lambda self: float("nan"))
     with pytest.raises(BadRequest, match="video: 4 s long, the limit is 2 s"):
         engine._decode(Path(long))
+
+
+@pytest.mark.parametrize(
+    ("max_new_tokens", "temperature", "field"),
+    [
+        (8, -1.0, "temperature"),
+        (8, float("nan"), "temperature"),
+        (8, float("inf"), "temperature"),
+        (8, 1e30, "temperature"),
+        (0, 0.0, "max_new_tokens"),
+        (-5, 0.0, "max_new_tokens"),
+    ],
+)
+def test_bad_generation_args_are_bad_requests(engine, max_new_tokens, temperature, field) -> None:
+    with pytest.raises(BadRequest) as err:
+        engine.generation_args(max_new_tokens, temperature)
+    assert str(err.value).startswith(f"{field}: ")
+    assert err.value.status == 400
+
+
+def test_feature_errors_do_not_show_the_server_path(engine, tmp_path) -> None:
+    garbage = tmp_path / "upload.safetensors"
+    garbage.write_bytes(b"garbage" * 10)
+    with pytest.raises(BadRequest) as err:
+        engine.answer_features(garbage, "What colour?", None, engine.generation_args(8, 0.0))
+    message = str(err.value)
+    assert message.startswith("features: the upload is not a valid safetensors file")
+    assert str(tmp_path) not in message

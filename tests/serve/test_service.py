@@ -1,92 +1,29 @@
-"""The BentoML service over real HTTP: answers, bad input, concurrency, readiness, auth."""
+"""The BentoML service over real HTTP: answers, concurrency, readiness, open health endpoints.
+
+Bad requests, one table row each, are in test_bad_requests.py.
+"""
 
 from __future__ import annotations
 
-import io
-import json
-import re
+import os
 import shutil
-import struct
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import av
 import httpx
-import numpy as np
 import pytest
 from bento_server import TOKEN, start_server, stop_server
 from safetensors.torch import load_file
+from serve_helpers import AUTH, QUESTION, chat, error_of, turns, video_of
 
-from videollm.demo.videos import ClipSpec, write_truncated_video, write_video
-
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-QUESTION = "What colour is the video?"
-
-
-def _video(colour_data, colour: str) -> Path:
-    return next(p for p in sorted(colour_data["videos"].iterdir()) if p.name.startswith(colour))
-
-
-def _chat(server, path: Path, name: str | None = None, **fields):
-    """POST /chat; a field given as None is left out of the form."""
-    data = {"question": QUESTION, "max_new_tokens": "8", **fields}
-    data = {k: v for k, v in data.items() if v is not None}
-    files = {"video": (name or path.name, path.read_bytes(), "video/mp4")}
-    return httpx.post(f"{server.url}/chat", data=data, files=files, headers=AUTH, timeout=60)
-
-
-def _png(path: Path, size: int = 16) -> Path:
-    """A valid RGB PNG (no PIL needed): signature, IHDR, one zlib IDAT, IEND."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    rows = b"".join(b"\0" + b"\x00\xff\x00" * size for _ in range(size))  # filter 0, green
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)  # 8-bit RGB
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-    return path
-
-
-def _jpeg(path: Path, size: int = 16) -> Path:
-    """A one-image JPEG from PyAV's MJPEG encoder."""
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="image2pipe") as out:
-        stream = out.add_stream("mjpeg", rate=1)
-        stream.width = stream.height = size
-        stream.pix_fmt = "yuvj420p"
-        pixels = np.zeros((size, size, 3), np.uint8)
-        pixels[..., 1] = 255
-        frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-        for packet in [*stream.encode(frame), *stream.encode()]:
-            out.mux(packet)
-    path.write_bytes(buf.getvalue())
-    return path
-
-
-def _turns(*values: str) -> str:
-    """A ``history`` form field: ``values`` as alternating human, gpt turns."""
-    roles = ("human", "gpt")
-    return json.dumps([{"from": roles[i % 2], "value": v} for i, v in enumerate(values)])
-
-
-def _error(response) -> str:
-    body = response.json()
-    assert isinstance(body, dict), body  # every 4xx has one shape: {"error": ...}
-    return body["error"]
+HERE = Path(__file__).parent  # gated_service.py lives here
 
 
 @pytest.mark.slow
 def test_chat_answers_with_timings(server, colour_data):
     for colour in ("red", "green", "blue"):
-        response = _chat(server, _video(colour_data, colour))
+        response = chat(server, video_of(colour_data, colour))
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["answer"] == colour
@@ -100,7 +37,7 @@ def test_bentoml_client_chat_and_features(server, colour_data):
     import bentoml
 
     with bentoml.SyncHTTPClient(server.url, token=TOKEN, timeout=60) as client:
-        body = client.chat(video=_video(colour_data, "blue"), question=QUESTION, max_new_tokens=8)
+        body = client.chat(video=video_of(colour_data, "blue"), question=QUESTION, max_new_tokens=8)
         assert body["answer"] == "blue"
         feats = next(p for p in sorted(colour_data["features"].glob("green*.safetensors")))
         body = client.chat_features(features=feats, question=QUESTION, max_new_tokens=8)
@@ -109,7 +46,7 @@ def test_bentoml_client_chat_and_features(server, colour_data):
 
 @pytest.mark.slow
 def test_extract_returns_the_same_features_as_offline(server, colour_data, tmp_path):
-    video = _video(colour_data, "red")
+    video = video_of(colour_data, "red")
     files = {"video": (video.name, video.read_bytes(), "video/mp4")}
     response = httpx.post(f"{server.url}/extract", files=files, headers=AUTH, timeout=60)
     assert response.status_code == 200
@@ -121,65 +58,15 @@ def test_extract_returns_the_same_features_as_offline(server, colour_data, tmp_p
 
 
 @pytest.mark.slow
-def test_bad_inputs_get_clear_4xx_and_the_server_stays_up(server, colour_data, tmp_path):
-    good = _video(colour_data, "green")
-    empty = tmp_path / "empty.mp4"
-    empty.write_bytes(b"")
-    text = tmp_path / "notes.mp4"
-    text.write_text("not a video\n" * 50)
-    cut = write_truncated_video(
-        next(colour_data["videos"].glob("*.mp4")), tmp_path / "cut.mp4", 0.3
-    )
-    long = write_video(
-        tmp_path / "long.mp4", ClipSpec("red", num_frames=60), fps=15
-    )  # 4 s > 2 s cap
-    big = tmp_path / "big.mp4"
-    big.write_bytes(good.read_bytes() + b"\0" * (2 << 20))
-    # FFmpeg decodes a still image as a one-frame video: an image renamed .mp4 must still fail.
-    png = _png(tmp_path / "photo.mp4")
-    jpeg = _jpeg(tmp_path / "snapshot.mp4")
-    odd = json.dumps([{"from": "human", "value": "hi"}])
-    no_value = json.dumps([{"from": "human"}, {"from": "gpt", "value": "ok"}])
-    swapped = json.dumps([{"from": "gpt", "value": "hi"}, {"from": "human", "value": "ok"}])
-    cases = [
-        (_chat(server, empty), 400, "empty"),
-        (_chat(server, text), 400, "video"),
-        (_chat(server, png), 400, "video: the upload is a PNG image, not a video"),
-        (_chat(server, jpeg), 400, "video: the upload is a JPEG image, not a video"),
-        (_chat(server, cut), 400, "video"),
-        (_chat(server, long), 400, "limit is 2 s"),
-        (_chat(server, big), 413, "limit"),
-        (_chat(server, good, question=""), 400, "question"),
-        (_chat(server, good, question="why " * 100), 400, "question"),
-        (_chat(server, good, max_new_tokens="500"), 400, "max_new_tokens"),
-        (_chat(server, good, question=f"<video>\n{QUESTION}"), 400, "question: must not contain"),
-        (_chat(server, good, history=odd), 400, "odd number of turns"),
-        (_chat(server, good, history=no_value), 400, "history[0].value"),
-        (_chat(server, good, history=swapped), 400, "history[0].from: expected 'human'"),
-        (_chat(server, good, history=_turns("<video> hi", "ok")), 400, "history[0].value"),
-        (_chat(server, good, history=_turns("a" * 200, "b" * 200)), 400, "limit is 300"),
-        (_chat(server, good, history=_turns(*"abcdef")), 400, "history: 6 turns, the limit"),
-    ]
-    for response, status, needle in cases:
-        assert response.status_code == status, response.text
-        assert needle in _error(response)
-        assert _chat(server, good).json()["answer"] == "green"  # the next valid request works
-    # The text file, the truncated video and the two images were counted as decode failures.
-    metrics = httpx.get(f"{server.url}/metrics").text
-    counts = re.findall(r"^videollm_decode_failures_total(?:\{[^}]*\})? (\S+)$", metrics, re.M)
-    assert counts and float(counts[0]) >= 4
-
-
-@pytest.mark.slow
 def test_history_and_default_max_new_tokens(server, colour_data):
-    good = _video(colour_data, "green")
+    good = video_of(colour_data, "green")
     # Left out, max_new_tokens is 128 lowered to the server's cap (32 here), not a 400.
-    response = _chat(server, good, max_new_tokens=None)
+    response = chat(server, good, max_new_tokens=None)
     assert response.status_code == 200, response.text
     assert response.json()["answer"] == "green"
     # With history, the video placeholder goes into the first human turn (none in the text).
-    history = _turns("What colour is the video?", "green")
-    response = _chat(server, good, history=history, question="And now?")
+    history = turns("What colour is the video?", "green")
+    response = chat(server, good, history=history, question="And now?")
     assert response.status_code == 200, response.text
     assert isinstance(response.json()["answer"], str)
 
@@ -187,34 +74,25 @@ def test_history_and_default_max_new_tokens(server, colour_data):
 @pytest.mark.slow
 def test_path_like_filenames_never_escape_the_request_dir(server, colour_data, tmp_path):
     target = tmp_path / "escaped.mp4"
-    response = _chat(server, _video(colour_data, "red"), name=f"../../../../{target}")
+    response = chat(server, video_of(colour_data, "red"), name=f"../../../../{target}")
     assert response.status_code == 200
     assert not target.exists()
 
 
 @pytest.mark.slow
 def test_twenty_concurrent_requests_are_all_answered(server, colour_data):
-    video = _video(colour_data, "blue")
+    video = video_of(colour_data, "blue")
     with ThreadPoolExecutor(max_workers=20) as pool:
-        responses = list(pool.map(lambda _: _chat(server, video), range(20)))
+        responses = list(pool.map(lambda _: chat(server, video), range(20)))
     assert [r.status_code for r in responses] == [200] * 20
     assert {r.json()["answer"] for r in responses} == {"blue"}
 
 
 @pytest.mark.slow
-def test_auth_and_open_health_endpoints(server, colour_data):
-    video = _video(colour_data, "red")
-    files = {"video": (video.name, video.read_bytes(), "video/mp4")}
-    response = httpx.post(
-        f"{server.url}/chat", data={"question": QUESTION}, files=files, timeout=60
-    )
-    assert response.status_code == 401
-    wrong = httpx.post(
-        f"{server.url}/chat", files=files, headers={"Authorization": "Bearer x"}, timeout=60
-    )
-    assert wrong.status_code == 401
-    assert "bearer token" in _error(wrong)
+def test_health_and_metrics_need_no_token(server):
+    # Bad and missing tokens are rows of test_bad_requests.py.
     assert httpx.get(f"{server.url}/readyz").status_code == 200
+    assert httpx.get(f"{server.url}/livez").status_code == 200
     metrics = httpx.get(f"{server.url}/metrics").text
     assert "videollm_requests_total" in metrics and "videollm_videos_decoded_total" in metrics
 
@@ -239,6 +117,53 @@ def test_not_ready_until_a_model_appears_and_auth_off(tmp_path, served_checkpoin
         while httpx.get(f"{srv.url}/readyz").status_code != 200:
             assert time.monotonic() < deadline, "never became ready"
             time.sleep(0.5)
-        assert _chat(srv, _video(colour_data, "red")).json()["answer"] == "red"
+        assert chat(srv, video_of(colour_data, "red")).json()["answer"] == "red"
     finally:
+        stop_server(srv)
+
+
+@pytest.mark.slow
+def test_a_bad_request_does_not_wait_for_a_running_generation(
+    tmp_path, served_checkpoint, colour_data
+):
+    """With the one generation slot taken, cheap 400s still come back at once.
+
+    The gated service holds the generation until the test opens the gate, so "while the long
+    request is still running" is a fact, not a timing guess.
+    """
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    env = {
+        "VIDEOLLM_CHECKPOINT": str(served_checkpoint),
+        "VIDEOLLM_API_TOKEN": TOKEN,
+        "VIDEOLLM_MAX_CONCURRENT_GENERATIONS": "1",
+        "VIDEOLLM_TEST_GATE": str(gate),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
+    }
+    srv = start_server(tmp_path, env, target="gated_service:VideoLLMService")
+    good = video_of(colour_data, "red")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            running = pool.submit(chat, srv, good)
+            deadline = time.monotonic() + 60
+            while not (gate / "generating").exists():
+                assert time.monotonic() < deadline, "the long request never started generating"
+                assert not running.done(), running.result().text
+                time.sleep(0.05)
+            bad = [
+                (chat(srv, good, question=""), "question"),
+                (chat(srv, good, temperature="-1"), "temperature"),
+                (chat(srv, good, history=turns("hi")), "history"),
+                (chat(srv, empty), "video"),
+            ]
+            assert not running.done()  # all four were answered while it generated
+            for response, field in bad:
+                assert response.status_code == 400, response.text
+                assert error_of(response).startswith(field)
+            (gate / "open").touch()
+            assert running.result().json()["answer"] == "red"
+    finally:
+        (gate / "open").touch()
         stop_server(srv)

@@ -17,7 +17,7 @@ import torch
 
 from videollm.config import from_dict
 from videollm.data.records import ROLES, VIDEO_TOKEN
-from videollm.errors import FeatureFormatError, VideoDecodeError, VideoLLMError
+from videollm.errors import ConfigError, FeatureFormatError, VideoDecodeError, VideoLLMError
 from videollm.eval.generate import GenerationArgs, generate_answers
 from videollm.features.encoder import VideoEncoder
 from videollm.features.extract import ExtractConfig
@@ -49,6 +49,16 @@ def _no_placeholder(text: str, field: str) -> None:
         raise BadRequest(
             f"{field}: must not contain {VIDEO_TOKEN!r}; the server places the video itself"
         )
+
+
+def _without_path(message: str, upload: Path) -> str:
+    """``message`` with the upload's server-side path (a temp dir) replaced by "the upload".
+
+    Clients learn nothing from where the server spooled their file, and must not.
+    """
+    for where in (f"feature file {upload}", str(upload)):
+        message = message.replace(where, "the upload")
+    return message
 
 
 @dataclass
@@ -92,10 +102,18 @@ class Engine:
 
     # ---- validation -------------------------------------------------------------------
     def generation_args(self, max_new_tokens: int | None, temperature: float) -> GenerationArgs:
-        """Decoding settings of a request; an omitted ``max_new_tokens`` respects the cap."""
+        """Decoding settings of a request; an omitted ``max_new_tokens`` respects the cap.
+
+        Raises:
+            BadRequest: ``temperature`` is not finite or out of range, or ``max_new_tokens`` is
+                below 1 (the message names the field).
+        """
         if max_new_tokens is None:
             max_new_tokens = min(DEFAULT_MAX_NEW_TOKENS, self.cfg.max_new_tokens)
-        return GenerationArgs(max_new_tokens, temperature)
+        try:
+            return GenerationArgs(max_new_tokens, temperature)
+        except ConfigError as err:  # GenerationArgs names the field: "temperature: must be ..."
+            raise BadRequest(str(err)) from err
 
     def check_question(self, question: str | None, max_new_tokens: int) -> None:
         """Reject a bad question and an over-large ``max_new_tokens``.
@@ -186,7 +204,7 @@ class Engine:
             )
         except VideoDecodeError as err:
             # The reason quotes the server's temp path; the client only needs what went wrong.
-            raise BadRequest(f"video: {err.reason.replace(str(video), 'the upload')}") from err
+            raise BadRequest(f"video: {_without_path(err.reason, video)}") from err
         if sampled.duration_s > self.cfg.max_duration_s:
             raise BadRequest(
                 f"video: {sampled.duration_s:.0f} s long, the limit is {self.cfg.max_duration_s} s"
@@ -250,7 +268,7 @@ class Engine:
         try:
             feats, _ = load_features(features_file)
         except FeatureFormatError as err:
-            raise BadRequest(f"features: {err}") from err
+            raise BadRequest(f"features: {_without_path(str(err), features_file)}") from err
         self.check_features(feats)
         text, generate_ms = self.generate(feats, question, turns, args)
         return Answer(text, 0.0, 0.0, generate_ms)

@@ -40,13 +40,30 @@ decode_failures = bentoml.metrics.Counter(
 )
 
 
+# ``videollm_requests_total`` outcomes of rejected requests, by HTTP status.
+OUTCOMES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    503: "unavailable",
+}
+# Sync APIs run on BentoML's thread pool, one thread unless told otherwise: a cheap 400 would
+# wait for every running decode and generation. One thread per admitted request means none
+# waits for a thread; ``VIDEOLLM_MAX_CONCURRENT_GENERATIONS`` still bounds generation memory.
+MAX_CONCURRENCY = 32
+
+
 @contextmanager
-def _bad_requests_as_http(api: str) -> Iterator[None]:
-    """Turn the engine's :class:`BadRequest` into a 4xx JSON error, and count it."""
+def _bad_requests_as_http() -> Iterator[None]:
+    """Turn the engine's :class:`BadRequest` into a 4xx JSON error.
+
+    The middleware counts it in ``videollm_requests_total``, with every other rejection.
+    """
     try:
         yield
     except BadRequest as err:
-        requests_total.labels(api=api, outcome="bad_request").inc()
         if isinstance(err.__cause__, VideoDecodeError):
             decode_failures.inc()
         raise BentoMLException(str(err), error_code=HTTPStatus(err.status)) from err
@@ -54,7 +71,8 @@ def _bad_requests_as_http(api: str) -> Iterator[None]:
 
 @bentoml.service(
     resources={"cpu": "2"},
-    traffic={"timeout": 300, "max_concurrency": 32},
+    traffic={"timeout": 300, "max_concurrency": MAX_CONCURRENCY},
+    threads=MAX_CONCURRENCY,
 )
 class VideoLLMService:
     """Answers questions about uploaded videos (or precomputed features)."""
@@ -115,7 +133,7 @@ class VideoLLMService:
         ``max_new_tokens`` defaults to 128, or ``VIDEOLLM_MAX_NEW_TOKENS`` when that is lower.
         """
         engine = self._engine()
-        with _bad_requests_as_http("chat"):
+        with _bad_requests_as_http():
             answer = engine.answer_video(
                 video, question, history, engine.generation_args(max_new_tokens, temperature)
             )
@@ -133,7 +151,7 @@ class VideoLLMService:
     ) -> dict[str, Any]:
         """Answer ``question`` about precomputed features (a ``.safetensors`` upload)."""
         engine = self._engine()
-        with _bad_requests_as_http("chat_features"):
+        with _bad_requests_as_http():
             answer = engine.answer_features(
                 features, question, history, engine.generation_args(max_new_tokens, temperature)
             )
@@ -147,7 +165,7 @@ class VideoLLMService:
         from videollm.features.store import save_features
 
         engine = self._engine()
-        with _bad_requests_as_http("extract"):
+        with _bad_requests_as_http():
             feats, _, _ = engine.features_of(video)
         videos_decoded.inc()
         requests_total.labels(api="extract", outcome="ok").inc()
@@ -159,4 +177,21 @@ class VideoLLMService:
         )
 
 
-VideoLLMService.add_asgi_middleware(GuardMiddleware, max_upload_mb=CONFIG.max_upload_mb)
+# Label values stay bounded: an unknown path counts as "other", never as itself.
+_API_OF_PATH = {method.route: name for name, method in VideoLLMService.apis.items()}
+
+
+def count_rejected(path: str, status: int) -> None:
+    """Count a rejected request (status >= 400) in ``videollm_requests_total``.
+
+    Called by the middleware for every such response, whoever made it (BentoML's input
+    validation, the guard's 401/413, the router's 404/405, the engine's :class:`BadRequest`),
+    so each is counted once.
+    """
+    outcome = OUTCOMES.get(status) or ("client_error" if status < 500 else "error")
+    requests_total.labels(api=_API_OF_PATH.get(path, "other"), outcome=outcome).inc()
+
+
+VideoLLMService.add_asgi_middleware(
+    GuardMiddleware, max_upload_mb=CONFIG.max_upload_mb, on_reject=count_rejected
+)
