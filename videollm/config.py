@@ -9,6 +9,7 @@ so ``3``, ``2e-4``, ``true`` and ``[q_proj,v_proj]`` all mean what they look lik
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -73,6 +74,40 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     if isinstance(hint, type) and not isinstance(value, hint):
         raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}")
     return value
+
+
+def check_int(value: object, low: int, key: str) -> None:
+    """Raise :class:`ConfigError` naming ``key`` unless ``value`` is an integer ``>= low``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if value < low:
+        raise ConfigError(f"{key}: must be >= {low}, got {value}")
+
+
+def check_number(
+    value: object,
+    key: str,
+    low: float | None = None,
+    high: float | None = None,
+    above: float | None = None,
+) -> None:
+    """Raise :class:`ConfigError` naming ``key`` unless ``value`` is a finite number in range.
+
+    Args:
+        value: The setting's value.
+        key: Its dotted name, for the message.
+        low: Smallest allowed value (inclusive), if any.
+        high: Largest allowed value (inclusive), if any.
+        above: A value it must be strictly greater than, if any.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+    if low is not None and value < low:
+        raise ConfigError(f"{key}: must be >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise ConfigError(f"{key}: must be <= {high}, got {value!r}")
+    if above is not None and value <= above:
+        raise ConfigError(f"{key}: must be > {above}, got {value!r}")
 
 
 def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:

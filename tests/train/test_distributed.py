@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from videollm.data.records import read_records
+from videollm.errors import ConfigError
 from videollm.train.config import grad_accumulation, optimizer_steps
 from videollm.train.recipe import SUMMARY_FILE, load_train_config, train
 
@@ -56,13 +57,18 @@ def test_torchrun_two_processes_takes_the_documented_steps(colour_data, tiny_llm
 
 
 def test_batch_that_does_not_divide_is_refused(colour_data, tiny_llm_dir, tmp_path):
+    flags = {"records": str(colour_data["records"]), "features": str(colour_data["features"]),
+             "out": str(tmp_path), "model": {"llm": str(tiny_llm_dir)}}  # fmt: skip
+    with pytest.raises(ConfigError, match="global_batch_size=3"):
+        load_train_config("demo", ["train.global_batch_size=3", "train.micro_batch_size=2"], flags)
+    # Divisible by the micro batch but not by micro batch × processes: refused at train time.
     cfg = load_train_config(
-        "demo", ["train.global_batch_size=3", "train.micro_batch_size=2"],
-        flags={"records": str(colour_data["records"]), "features": str(colour_data["features"]),
-               "out": str(tmp_path), "model": {"llm": str(tiny_llm_dir)}},
-    )  # fmt: skip
-    with pytest.raises(ValueError, match="global_batch_size=3"):
-        train(cfg)
+        "demo", ["train.global_batch_size=2", "train.micro_batch_size=2"], flags
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORLD_SIZE", "2")
+        with pytest.raises(ConfigError, match=r"micro_batch_size × processes = 2 × 2"):
+            train(cfg)
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ logger = logging.getLogger("videollm")
 
 EXIT_ERROR = 1
 EXIT_PARTIAL = 3  # extract: some videos failed, the rest were written
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 EPILOG = (
     "Settings not shown as flags can be given as key=value overrides, e.g. optim.lr=2e-4. "
@@ -92,6 +93,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from videollm.steps import run_evaluate
 
     flags = _flags(args, ["checkpoint", "records", "features", "out", "batch_size", "device"])
+    if args.allow_empty:
+        flags["allow_empty"] = True
     cfg = load_config(EvalConfig, args.config, args.overrides, flags=flags)
     metrics = run_evaluate(cfg)
     print(json.dumps(metrics, indent=2))
@@ -174,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"videollm {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--debug", action="store_true", help="debug logging, and a traceback with every error"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("extract", help="videos → features (safetensors) + manifest", epilog=EPILOG)
@@ -230,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--batch-size", dest="batch_size", type=int)
     p.add_argument("--device")
+    p.add_argument(
+        "--allow-empty",
+        dest="allow_empty",
+        action="store_true",
+        help="accept records with no question (default: an error)",
+    )
     _common(p)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -296,16 +308,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose or args.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (VideoLLMError, FileNotFoundError) as err:
-        print(f"videollm {args.command}: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        # The step's MLflow run is already marked KILLED and finished work is on disk.
+        print(f"videollm {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (VideoLLMError, OSError, ValueError) as err:
+        # Bad input (a path, a file, a value) reaches here as one of these: one line naming
+        # it is what a user needs; --debug keeps the traceback for a bug report.
+        if args.debug:
+            raise
+        print(f"videollm {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _one_line(err: BaseException) -> str:
+    """The error's message on one line (OSError's ``[Errno N]`` form kept as it names the path)."""
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from transformers import PreTrainedTokenizerBase
 
 from videollm.data.templates import TemplateName, conversation_pieces
 from videollm.data.tokenize import tokenize_pieces
-from videollm.errors import FeatureFormatError
+from videollm.errors import ConfigError, FeatureFormatError
 from videollm.features.store import feature_path, load_features
 from videollm.model.video_llm import IGNORE_INDEX
 
@@ -44,6 +44,7 @@ class ChatDataset(Dataset):
         template: TemplateName,
         max_length: int,
         num_video_tokens: int,
+        feature_dim: int,
     ) -> None:
         check_features_exist(records, features_dir)
         self.records = records
@@ -53,9 +54,11 @@ class ChatDataset(Dataset):
         # Text may use what is left after the video tokens (the placeholder itself is one id).
         self.max_text = max_length - num_video_tokens + 1
         if self.max_text < 8:
-            raise ValueError(
-                f"max_length {max_length} leaves no room beside {num_video_tokens} video tokens"
+            raise ConfigError(
+                f"model.max_length={max_length} leaves no room for text beside "
+                f"{num_video_tokens} video tokens"
             )
+        self.shape = (num_video_tokens, feature_dim)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -69,8 +72,18 @@ class ChatDataset(Dataset):
                 "truncating record %s from %d to %d tokens", rec["id"], len(ids), self.max_text
             )
             ids, labels = ids[: self.max_text], labels[: self.max_text]
-        features, _ = load_features(feature_path(self.features_dir, rec["video"]))
+        path = feature_path(self.features_dir, rec["video"])
+        features, _ = load_features(path)
+        self._check_shape(path, features)
         return {"input_ids": ids, "labels": labels, "features": features}
+
+    def _check_shape(self, path: Path, features: torch.Tensor) -> None:
+        """Every video must have the shape the projector was built for."""
+        if tuple(features.shape) != self.shape:
+            raise FeatureFormatError(
+                f"feature file {path} is {tuple(features.shape)}, but the other videos (and "
+                f"the projector) are {self.shape}: it was extracted with other settings"
+            )
 
 
 @dataclass

@@ -6,9 +6,13 @@ from dataclasses import dataclass
 
 import torch
 
+from videollm.config import check_int, check_number
 from videollm.data.templates import conversation_pieces
 from videollm.data.tokenize import tokenize_pieces
 from videollm.model.video_llm import VideoLLM
+
+# Above this, softmax(logits / T) is uniform to float precision: almost surely a typo (1e30).
+MAX_TEMPERATURE = 100.0
 
 
 @dataclass
@@ -17,6 +21,12 @@ class GenerationArgs:
 
     max_new_tokens: int = 128
     temperature: float = 0.0
+
+    def __post_init__(self) -> None:
+        # nan/inf/negative temperatures reach torch's sampler as garbage probabilities; refuse
+        # them here so the CLI and the server give the same named error.
+        check_number(self.temperature, "temperature", low=0.0, high=MAX_TEMPERATURE)
+        check_int(self.max_new_tokens, 1, "max_new_tokens")
 
 
 def prompt_ids(model: VideoLLM, conversations: list[dict[str, str]]) -> list[int]:

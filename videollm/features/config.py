@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from videollm.config import to_dict
+from videollm.config import check_int, to_dict
+from videollm.errors import ConfigError
 
 # Fields that change how fast extraction runs but not what it produces. They are left out of
 # the ``extract_config`` recorded with each feature file.
-RUNTIME_FIELDS = frozenset({"device", "dtype", "batch_size", "num_workers", "allow_pickle"})
+RUNTIME_FIELDS = frozenset(
+    {"device", "dtype", "batch_size", "num_workers", "allow_pickle", "max_num_frames"}
+)
+
+DEFAULT_MAX_NUM_FRAMES = 1024
 
 
 @dataclass
@@ -19,7 +24,7 @@ class ExtractConfig:
     Attributes:
         encoder: Hugging Face id or local path of a CLIP-style vision encoder.
         layer: Index into ``hidden_states`` (``-2``: penultimate layer); the CLS token is dropped.
-        num_frames: Most frames sampled per video (segment midpoints).
+        num_frames: Most frames sampled per video (segment midpoints), 1 to ``max_num_frames``.
         pooling: ``spatiotemporal`` (Video-ChatGPT: ``num_frames + P`` tokens) or
             ``adaptive3d`` (PLLaVA: ``t*h*w`` tokens).
         pool_size: ``[t, h, w]`` output grid of ``adaptive3d`` pooling.
@@ -30,6 +35,9 @@ class ExtractConfig:
         dtype: ``auto`` (bf16/fp16 on CUDA, fp32 on CPU), ``float32``, ``float16``, ``bfloat16``.
         allow_pickle: Allow importing Video-ChatGPT ``.pkl`` features (runs pickle: trusted
             files only).
+        max_num_frames: Upper bound on ``num_frames``: each frame becomes at least one LLM
+            token, so a typo such as 100000 would write features no LLM context holds. Raise
+            it on purpose for long-video recipes.
     """
 
     encoder: str = "openai/clip-vit-large-patch14"
@@ -43,6 +51,22 @@ class ExtractConfig:
     device: str = "auto"
     dtype: str = "auto"
     allow_pickle: bool = False
+    max_num_frames: int = DEFAULT_MAX_NUM_FRAMES
+
+    def __post_init__(self) -> None:
+        check_int(self.max_num_frames, 1, "max_num_frames")
+        check_int(self.num_frames, 1, "num_frames")
+        if self.num_frames > self.max_num_frames:
+            raise ConfigError(
+                f"num_frames: {self.num_frames} is over max_num_frames={self.max_num_frames} "
+                "(set max_num_frames=N to allow more)"
+            )
+        check_int(self.batch_size, 1, "batch_size")
+        check_int(self.num_workers, 0, "num_workers")
+        if self.resize_shortest is not None:
+            check_int(self.resize_shortest, 1, "resize_shortest")
+        if not self.encoder:
+            raise ConfigError("encoder: required (a Hugging Face id or a local folder)")
 
 
 def recorded_config(cfg: ExtractConfig) -> dict[str, Any]:

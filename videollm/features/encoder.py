@@ -19,7 +19,12 @@ import torch.nn.functional as F
 from transformers import AutoConfig, AutoModel, CLIPVisionModel
 from transformers.image_processing_utils import ImageProcessingMixin
 
+from videollm.errors import ConfigError
+from videollm.hub import load_pretrained
+
 logger = logging.getLogger(__name__)
+
+WHAT = "encoder"  # the setting named in load errors
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _DTYPES.update({"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16})
@@ -39,7 +44,7 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
     if dtype not in _DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; choose from auto, {', '.join(_DTYPES)}")
+        raise ConfigError(f"dtype: unknown {dtype!r}; choose from auto, {', '.join(_DTYPES)}")
     return _DTYPES[dtype]
 
 
@@ -104,7 +109,9 @@ class VideoEncoder:
         self.max_frames_per_pass = max_frames_per_pass
         self.model = _load_vision_model(name_or_path, self.dtype).to(self.device).eval()
         self._hidden_index = self._truncate_to_layer(layer)
-        proc, _ = ImageProcessingMixin.get_image_processor_dict(name_or_path)
+        proc, _ = load_pretrained(
+            lambda: ImageProcessingMixin.get_image_processor_dict(name_or_path), name_or_path, WHAT
+        )
         size = proc.get("size", 224)
         # CLIP-style configs resize the shortest edge; SigLIP-style ones to an exact height×width.
         self.resize_exact: tuple[int, int] | None = None
@@ -155,7 +162,7 @@ class VideoEncoder:
             return layer
         count = len(blocks) + 1  # hidden_states = embeddings + one entry per block
         if not -count <= layer < count:
-            raise ValueError(f"layer {layer} out of range for {len(blocks)} encoder blocks")
+            raise ConfigError(f"layer: {layer} out of range for {len(blocks)} encoder blocks")
         keep = layer % count
         if keep == 0:
             return 0
@@ -233,10 +240,25 @@ def _resize_bicubic(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def _load_vision_model(name_or_path: str, dtype: torch.dtype) -> torch.nn.Module:
-    """Load only the vision tower, from a vision-only or a full (image+text) checkpoint."""
-    config = AutoConfig.from_pretrained(name_or_path)
+    """Load only the vision tower, from a vision-only or a full (image+text) checkpoint.
+
+    Raises:
+        ConfigError: ``name_or_path`` cannot be loaded, or is not an image encoder (a
+            language model given as ``encoder``, say).
+    """
+    config = load_pretrained(lambda: AutoConfig.from_pretrained(name_or_path), name_or_path, WHAT)
+    vision = getattr(config, "vision_config", config)
+    if not hasattr(vision, "image_size") or not hasattr(vision, "patch_size"):
+        raise ConfigError(
+            f"{WHAT}: {name_or_path} is a {config.model_type!r} model, not a vision encoder "
+            "(expected a CLIP- or SigLIP-style model with image_size and patch_size)"
+        )
     if config.model_type in ("clip", "clip_vision_model"):
         # Loads the vision half of a full CLIP checkpoint without building the text tower.
-        return CLIPVisionModel.from_pretrained(name_or_path, dtype=dtype)
-    model = AutoModel.from_pretrained(name_or_path, dtype=dtype)
+        return load_pretrained(
+            lambda: CLIPVisionModel.from_pretrained(name_or_path, dtype=dtype), name_or_path, WHAT
+        )
+    model = load_pretrained(
+        lambda: AutoModel.from_pretrained(name_or_path, dtype=dtype), name_or_path, WHAT
+    )
     return getattr(model, "vision_model", model)

@@ -93,9 +93,20 @@ class CheckpointConfig:
             raise CheckpointError(f"{path}: invalid checkpoint config: {err}") from err
         # ``./`` paths point inside the checkpoint (base models bundled by ``videollm package``).
         config.model.llm = _inside(directory, config.model.llm)
+        _check_base_model(path, "model.llm", config.model.llm)
         if isinstance(config.extract.get("encoder"), str):
             config.extract["encoder"] = _inside(directory, config.extract["encoder"])
+            _check_base_model(path, "extract.encoder", config.extract["encoder"])
         return config
+
+
+def _check_base_model(config_file: Path, key: str, ref: str) -> None:
+    """A base model stored as a local path must still be there (a Hub id is checked on load)."""
+    if Path(ref).is_absolute() and not Path(ref).exists():
+        raise CheckpointError(
+            f"{config_file}: {key} {ref} no longer exists; restore it, or point {key} "
+            "in this file at the base model's new folder or Hugging Face id"
+        )
 
 
 def _inside(directory: str | Path, ref: str) -> str:

@@ -19,6 +19,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 
 from videollm.atomic import atomic_write_bytes
 from videollm.errors import CheckpointError, FeatureFormatError
+from videollm.hub import load_pretrained
 from videollm.model.config import WEIGHTS_FILE, CheckpointConfig
 from videollm.model.projector import VideoBoundary, build_projector
 
@@ -92,10 +93,16 @@ class VideoLLM(nn.Module):
         llm_dtype = dtype or default_dtype(dev)
         attn = pick_attn_implementation(mcfg.attn_implementation, dev)
         logger.info("loading LLM %s (%s, attn=%s)", mcfg.llm, llm_dtype, attn)
-        llm = AutoModelForCausalLM.from_pretrained(
-            mcfg.llm, dtype=llm_dtype, attn_implementation=attn
+        llm = load_pretrained(
+            lambda: AutoModelForCausalLM.from_pretrained(
+                mcfg.llm, dtype=llm_dtype, attn_implementation=attn
+            ),
+            mcfg.llm,
+            "model.llm",
         )
-        tokenizer = AutoTokenizer.from_pretrained(mcfg.llm)
+        tokenizer = load_pretrained(
+            lambda: AutoTokenizer.from_pretrained(mcfg.llm), mcfg.llm, "model.llm"
+        )
         if tokenizer.pad_token_id is None:
             # Llama/Vicuna tokenizers ship without a pad token; padding is masked out anyway.
             tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
@@ -166,13 +173,25 @@ class VideoLLM(nn.Module):
         path = Path(directory) / WEIGHTS_FILE
         if not path.is_file():
             raise CheckpointError(f"{directory}: {WEIGHTS_FILE} missing")
-        tensors = load_file(str(path))
+        try:
+            tensors = load_file(str(path))
+        except Exception as err:  # safetensors raises SafetensorError; a 0-byte file, OSError
+            reason = " ".join(str(err).split())
+            raise CheckpointError(f"{path} is not a readable safetensors file: {reason}") from err
         expected = set(self.trained_state_dict())
         missing, unexpected = expected - set(tensors), set(tensors) - expected
         if missing or unexpected:
             raise CheckpointError(
                 f"{path} does not match the model: missing {sorted(missing)[:5]}, "
                 f"unexpected {sorted(unexpected)[:5]}"
+            )
+        own = self.state_dict()
+        wrong = [k for k in sorted(tensors) if tensors[k].shape != own[k].shape]
+        if wrong:
+            k = wrong[0]
+            raise CheckpointError(
+                f"{path}: {k} is {tuple(tensors[k].shape)} there but {tuple(own[k].shape)} in "
+                "this model; it was trained on features of another width or for another LLM"
             )
         self.load_state_dict(tensors, strict=False)
 
@@ -215,6 +234,11 @@ class VideoLLM(nn.Module):
         if features.dim() != 3 or features.shape[0] != input_ids.shape[0]:
             raise FeatureFormatError(
                 f"features must be B×N×D with B={input_ids.shape[0]}, got {tuple(features.shape)}"
+            )
+        if features.shape[2] != self.checkpoint_config.feature_dim:
+            raise FeatureFormatError(
+                f"features have width {features.shape[2]}, but the projector takes "
+                f"{self.checkpoint_config.feature_dim} (features made by another encoder?)"
             )
         embed_tokens = self.llm.get_input_embeddings()
         video = self.embed_video(features)

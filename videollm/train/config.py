@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from videollm.config import check_int, check_number
+from videollm.errors import ConfigError
 from videollm.model.config import ModelConfig
 
 
@@ -18,6 +20,14 @@ class OptimArgs:
     warmup_ratio: float = 0.03  # share of steps spent warming up (must be < 1)
     scheduler: str = "cosine"
     max_grad_norm: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_number(self.lr, "optim.lr", above=0.0)
+        check_number(self.weight_decay, "optim.weight_decay", low=0.0)
+        check_number(self.warmup_ratio, "optim.warmup_ratio", low=0.0)
+        if self.warmup_ratio >= 1:
+            raise ConfigError(f"optim.warmup_ratio: must be < 1, got {self.warmup_ratio!r}")
+        check_number(self.max_grad_norm, "optim.max_grad_norm", low=0.0)
 
 
 @dataclass
@@ -56,6 +66,19 @@ class TrainArgs:
     seed: int = 42
     num_workers: int = 0
 
+    def __post_init__(self) -> None:
+        check_number(self.epochs, "train.epochs", above=0.0)
+        for key in ("global_batch_size", "micro_batch_size", "save_steps", "logging_steps"):
+            check_int(getattr(self, key), 1, f"train.{key}")
+        check_int(self.save_total_limit, 1, "train.save_total_limit")
+        check_int(self.num_workers, 0, "train.num_workers")
+        check_int(self.max_steps, -1, "train.max_steps")
+        if self.global_batch_size % self.micro_batch_size:
+            raise ConfigError(
+                f"train.global_batch_size={self.global_batch_size} is not a multiple of "
+                f"train.micro_batch_size={self.micro_batch_size}"
+            )
+
 
 @dataclass
 class TrainConfig:
@@ -79,9 +102,9 @@ def grad_accumulation(global_batch: int, micro_batch: int, world_size: int) -> i
     """Gradient-accumulation steps that make up ``global_batch``; raises if it does not divide."""
     per_step = micro_batch * world_size
     if global_batch % per_step:
-        raise ValueError(
+        raise ConfigError(
             f"train.global_batch_size={global_batch} is not a multiple of "
-            f"micro_batch_size × world_size = {micro_batch} × {world_size}"
+            f"train.micro_batch_size × processes = {micro_batch} × {world_size}"
         )
     return global_batch // per_step
 

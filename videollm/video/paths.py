@@ -13,6 +13,8 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
+from videollm.errors import ConfigError
+
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp"}
 )
@@ -35,25 +37,33 @@ def in_shard(vid: str, index: int, count: int) -> bool:
 
 
 def list_videos(source: str | Path) -> list[tuple[str, Path]]:
-    """List ``(video_id, path)`` pairs from a folder (recursive) or a text file of paths.
+    """List ``(video_id, path)`` pairs from a folder (recursive), one video or a list file.
 
     A text file holds one path per line (blank lines and ``#`` comments skipped); relative
     paths are resolved against the file's folder and ids are file stems.
 
     Raises:
         FileNotFoundError: If ``source`` does not exist.
-        ValueError: If two videos map to the same id.
+        ConfigError: If two videos map to the same id.
     """
     src = Path(source)
     if not src.exists():
         raise FileNotFoundError(f"videos source {src} does not exist")
     pairs: list[tuple[str, Path]] = []
+    if src.is_file() and src.suffix.lower() in VIDEO_EXTENSIONS:
+        return [(video_id(src), src)]  # one video, not a list file
     if src.is_dir():
         for p in sorted(src.rglob("*")):
             if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS:
                 pairs.append((video_id(p, src), p))
     else:
-        for raw in src.read_text().splitlines():
+        try:
+            lines = src.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"videos: {src} is neither a folder, a video file nor a text list of video paths"
+            ) from None
+        for raw in lines:
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
@@ -62,6 +72,9 @@ def list_videos(source: str | Path) -> list[tuple[str, Path]]:
     seen: dict[str, Path] = {}
     for vid, p in pairs:
         if vid in seen:
-            raise ValueError(f"videos {seen[vid]} and {p} both map to id {vid!r}")
+            raise ConfigError(
+                f"videos {seen[vid]} and {p} both map to id {vid!r} (ids join folders with "
+                "'_'); rename one of them"
+            )
         seen[vid] = p
     return pairs
