@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from videollm.config import from_dict
+from videollm.errors import ConfigError
 from videollm.eval.generate import GenerationArgs, generate_answers
 from videollm.features.extract import ExtractConfig, features_for_video
 from videollm.model.video_llm import VideoLLM
@@ -32,7 +33,13 @@ def chat(
 
     Returns:
         The model's answer.
+
+    Raises:
+        ConfigError: The question is empty.
+        VideoDecodeError: The video cannot be decoded.
     """
+    if not question or not question.strip():
+        raise ConfigError("question: required and must not be empty")
     model = model or VideoLLM.from_checkpoint(checkpoint, device=device)
     extract_cfg = from_dict(ExtractConfig, dict(model.checkpoint_config.extract))
     extract_cfg.device = str(next(model.projector.parameters()).device)

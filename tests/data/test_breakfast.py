@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,16 @@ def test_parse_labels_keeps_source_frames(tmp_path: Path) -> None:
     path = tmp_path / "x.txt"
     path.write_text("1-30 SIL\n31-45 take_bowl\n")
     assert parse_labels(path) == [(1, 30, "SIL"), (31, 45, "take_bowl")]
+
+
+def test_videos_without_labels_are_named_in_a_warning(breakfast_root, caplog) -> None:
+    root = breakfast_root({"P03/cam01/P03_cereals.avi": CEREALS})
+    for name in ("P03_tea.avi", "P03_milk.avi"):
+        (root / "P03" / "cam01" / name).write_bytes(b"")
+    with caplog.at_level(logging.WARNING, logger="videollm.data.adapters.breakfast"):
+        records = load_breakfast(root, CFG)
+    assert {r["video"] for r in records} == {"P03_cam01_P03_cereals"}
+    warning = caplog.text
+    assert "2 video(s)" in warning
+    assert "P03_cam01_P03_milk" in warning and "P03_cam01_P03_tea" in warning
+    assert "P03_cam01_P03_cereals" not in warning

@@ -140,3 +140,32 @@ def test_counts_by_task_cover_untyped(make_record, tmp_path, make_cfg) -> None:
         "v1": 1,
         "v2": 1,
     }
+
+
+def test_an_id_on_two_videos_is_refused_and_nothing_is_written(write_jsonl, make_cfg) -> None:
+    path = write_jsonl(
+        [{"id": "q1", "video": v, "question": "What?", "answer": "A."} for v in ("a", "b")]
+    )
+    cfg = make_cfg(format="jsonl", input=str(path))
+    with pytest.raises(RecordFormatError, match=r"'q1' \(a, b\)"):
+        convert(cfg)
+    assert not Path(cfg.out).exists()
+
+
+def test_ids_shared_within_one_video_get_suffixes(write_jsonl, make_cfg, make_record) -> None:
+    # Video-ChatGPT's training JSON uses the video name as the id of every record of a video.
+    recs = [make_record(v, id=v, question=f"Q{i}?") for v in ("a", "b") for i in range(3)]
+    recs.append(make_record("c", id="a_1"))  # an id a suffix must not take
+    path = write_jsonl(recs)
+    result = convert(make_cfg(format="videochatgpt", input=str(path), val_fraction=0.0))
+    ids = [r["id"] for r in read_records(result.train_path)]
+    assert len(ids) == len(set(ids)) == 7
+    assert {"a", "a_2", "a_3", "b", "b_1", "b_2", "a_1"} == set(ids)
+
+
+def test_an_empty_validation_split_is_warned_about(write_jsonl, make_cfg, caplog) -> None:
+    path = write_jsonl([{"video": "only", "question": "What?", "answer": "A."}])
+    with caplog.at_level(logging.WARNING, logger="videollm.data.convert"):
+        result = convert(make_cfg(format="jsonl", input=str(path), val_fraction=0.5))
+    assert result.counts["val"] == 0
+    assert "validation split is empty" in caplog.text

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from videollm.atomic import atomic_write_text
-from videollm.config import to_dict
+from videollm.config import check_int, to_dict
 from videollm.data.adapters import ADAPTERS
 from videollm.data.records import write_records
 from videollm.data.split import split_by_video
@@ -26,6 +26,7 @@ from videollm.errors import ConfigError, RecordFormatError
 logger = logging.getLogger(__name__)
 
 DEFAULT_REPEAT: dict[str, int] = {"segmentation": 12, "activity": 2, "ordering": 2, "when": 2}
+FOLDER_FORMATS = frozenset({"breakfast"})  # formats whose input may be a folder
 UNTYPED = "untyped"
 """Task name used in counts for records without a ``task`` field."""
 
@@ -86,15 +87,53 @@ def _check_config(cfg: ConvertConfig) -> None:
         raise ConfigError("out: required (the output folder)")
     if not Path(cfg.input).exists():
         raise ConfigError(f"input: {cfg.input} does not exist")
-    if isinstance(cfg.num_frames, bool) or not isinstance(cfg.num_frames, int):
-        raise ConfigError(f"num_frames: expected an integer, got {cfg.num_frames!r}")
-    if cfg.num_frames < 1:
-        raise ConfigError(f"num_frames: must be >= 1, got {cfg.num_frames}")
+    if Path(cfg.input).is_dir() and cfg.format not in FOLDER_FORMATS:
+        raise ConfigError(
+            f"input: {cfg.input} is a folder; format {cfg.format!r} reads one annotation file"
+        )
+    check_int(cfg.num_frames, 1, "num_frames")
     if not 0.0 <= cfg.val_fraction < 1.0:
         raise ConfigError(f"val_fraction: must be in [0, 1), got {cfg.val_fraction!r}")
     for task, times in cfg.repeat.items():
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
             raise ConfigError(f"repeat.{task}: must be an integer >= 1, got {times!r}")
+
+
+def unique_ids(records: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:
+    """Records with distinct ids; refuse an id shared by records of different videos.
+
+    Video-ChatGPT's training JSON uses the video name as the id of each of its several
+    records per video: those get ``_1``, ``_2`` … suffixes, since predictions and metrics are
+    keyed by id. One id on two videos is a broken file (after the split by video it would be in
+    train and val at once), so it is refused.
+
+    Raises:
+        RecordFormatError: An id names records of more than one video.
+    """
+    videos: dict[str, set[str]] = {}
+    for rec in records:
+        videos.setdefault(rec["id"], set()).add(rec["video"])
+    clash = sorted(rid for rid, vids in videos.items() if len(vids) > 1)
+    if clash:
+        shown = ", ".join(f"{rid!r} ({', '.join(sorted(videos[rid]))})" for rid in clash[:3])
+        raise RecordFormatError(
+            source, f"{len(clash)} record id(s) are used for several videos: {shown}", field="id"
+        )
+    used = set(videos)
+    taken: set[str] = set()
+    out, renamed = [], 0
+    for rec in records:
+        rid, k = rec["id"], 0
+        # A suffixed id must not take another record's own id either.
+        while rid in taken or (k and rid in used):
+            k += 1
+            rid = f"{rec['id']}_{k}"
+        taken.add(rid)
+        out.append(rec if rid == rec["id"] else {**rec, "id": rid})
+        renamed += rid != rec["id"]
+    if renamed:
+        logger.info("%d record(s) shared an id with another of the same video; suffixed", renamed)
+    return out
 
 
 def repeat_by_task(records: list[dict[str, Any]], repeat: dict[str, int]) -> list[dict[str, Any]]:
@@ -131,7 +170,15 @@ def convert(cfg: ConvertConfig) -> ConvertResult:
     records = ADAPTERS[cfg.format](cfg.input, cfg)
     if not records:
         raise RecordFormatError(cfg.input, "no records found")
+    records = unique_ids(records, cfg.input)
     train, val = split_by_video(records, cfg.val_fraction, cfg.seed)
+    if not val:
+        logger.warning(
+            "the validation split is empty (%d video(s), val_fraction=%s): `videollm evaluate` "
+            "will have nothing to score; use more videos or a larger val_fraction",
+            len({r["video"] for r in records}),
+            cfg.val_fraction,
+        )
     train = repeat_by_task(train, cfg.repeat)
 
     out = Path(cfg.out)

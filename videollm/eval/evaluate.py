@@ -14,10 +14,11 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from videollm.atomic import atomic_write_text
-from videollm.config import to_dict
+from videollm.config import check_int, to_dict
 from videollm.data.dataset import check_features_exist
 from videollm.data.records import read_records
 from videollm.data.tokenize import VIDEO_PLACEHOLDER
+from videollm.errors import ConfigError
 from videollm.eval.generate import GenerationArgs, generate_answers
 from videollm.eval.judge import JudgeConfig, judge_predictions
 from videollm.eval.metrics import compute_metrics
@@ -39,6 +40,8 @@ class EvalConfig:
         batch_size: Questions generated together.
         limit: Answer at most this many questions (0 = all).
         device: ``auto``, ``cpu`` or ``cuda``.
+        allow_empty: Accept records with no question (write empty predictions and no
+            metrics) instead of failing; an empty validation split is usually a mistake.
         generation: Decoding settings.
         judge: Optional OpenAI-compatible LLM judge (off unless ``judge.url`` is set).
     """
@@ -50,6 +53,7 @@ class EvalConfig:
     batch_size: int = 8
     limit: int = 0
     device: str = "auto"
+    allow_empty: bool = False
     generation: GenerationArgs = field(default_factory=GenerationArgs)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
 
@@ -84,6 +88,12 @@ def evaluate(cfg: EvalConfig) -> dict[str, float]:
     items = [q for r in records for q in questions_of(r)]
     if cfg.limit:
         items = items[: cfg.limit]
+    if not items and not cfg.allow_empty:
+        raise ConfigError(
+            f"records: {cfg.records} holds no questions to evaluate (an empty validation "
+            "split?); give --allow-empty to accept that"
+        )
+    check_int(cfg.batch_size, 1, "batch_size")
     model = VideoLLM.from_checkpoint(cfg.checkpoint, device=cfg.device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

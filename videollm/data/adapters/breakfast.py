@@ -20,6 +20,7 @@ constants); repetition per type happens later, on the training split only.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from videollm.data.records import VIDEO_TOKEN, strip_video_extension, validate_record
 from videollm.data.segments import Segment, format_segments
 from videollm.errors import RecordFormatError
+from videollm.video.paths import VIDEO_EXTENSIONS
 from videollm.video.sampling import frame_to_sample, num_sampled
 
 if TYPE_CHECKING:
@@ -37,6 +39,8 @@ SEGMENTATION_QUESTION = "List the segments of this video as start-end action."
 ACTIVITY_QUESTION = "Which breakfast activity is shown?"
 ORDERING_QUESTION = "In which order do the actions happen?"
 WHEN_QUESTION = "When does {action} happen?"
+
+logger = logging.getLogger(__name__)
 
 _STEREO_CHANNEL = re.compile(r"_ch\d+$")
 
@@ -187,6 +191,24 @@ def video_records(vid: str, sampled: list[Segment]) -> list[dict[str, Any]]:
     return records
 
 
+def _warn_unlabelled(root: str | Path, labelled: set[str]) -> None:
+    """Warn, with count and names, about videos under ``root`` that no label file covers."""
+    base = Path(root)
+    if not base.is_dir():
+        return
+    videos = (p for p in base.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+    ids = {"_".join((*p.parent.parts[-2:], strip_video_extension(p.name))) for p in videos}
+    missing = sorted(ids - labelled)
+    if missing:
+        shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
+        logger.warning(
+            "%d video(s) under %s have no .labels file and are left out: %s",
+            len(missing),
+            base,
+            shown,
+        )
+
+
 def load_breakfast(input_path: str | Path, cfg: ConvertConfig) -> list[dict[str, Any]]:
     """Convert Breakfast coarse labels under ``input_path`` to chat records.
 
@@ -201,7 +223,9 @@ def load_breakfast(input_path: str | Path, cfg: ConvertConfig) -> list[dict[str,
         RecordFormatError: On missing or malformed label files (file, line, field).
     """
     records: list[dict[str, Any]] = []
-    for vid, path in find_label_files(input_path):
+    labelled = find_label_files(input_path)
+    _warn_unlabelled(input_path, {vid for vid, _ in labelled})
+    for vid, path in labelled:
         sampled = to_sampled(parse_labels(path), cfg.num_frames)
         records.extend(validate_record(rec, path) for rec in video_records(vid, sampled))
     return records
