@@ -12,6 +12,17 @@ from typing import BinaryIO
 _CHUNK = 8 << 20
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; set it straight back. Read once, at import:
+    # flipping it later could race with files other threads create meanwhile.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_read_umask()
+
+
 def atomic_write_stream(src: BinaryIO, path: str | Path) -> Path:
     """Copy the stream ``src`` to ``path`` via a temporary file in the same folder + ``os.replace``.
 
@@ -22,6 +33,8 @@ def atomic_write_stream(src: BinaryIO, path: str | Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file 0600; give it the mode open() would, like every other output.
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             shutil.copyfileobj(src, f, _CHUNK)
             f.flush()

@@ -12,8 +12,8 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from videollm.eval.evaluate import EvalConfig, evaluate
 from videollm.features.extract import ExtractConfig, ExtractResult, extract
 from videollm.features.store import MANIFEST_NAME, shard_dir
 from videollm.lineage import META_FILE, build_meta, content_digest, write_meta
+from videollm.locking import exclusive_output, is_main_process
 from videollm.storage import is_remote, join, resolve
 from videollm.storage.sync import download_prefix, upload_dir, upload_file
 from videollm.tracking import (
@@ -35,8 +36,9 @@ from videollm.tracking import (
     step_run,
 )
 from videollm.tracking.callback import MlflowTrainCallback
+from videollm.tracking.stale import claim_output
 from videollm.train.config import TrainConfig
-from videollm.train.recipe import TrainResult, records_file, train
+from videollm.train.recipe import TrainResult, check_checkpoint_folder, records_file, train
 from videollm.video.paths import VIDEO_EXTENSIONS, in_shard, video_id
 
 logger = logging.getLogger(__name__)
@@ -76,20 +78,37 @@ def stage_in_videos(uri: str, shard: tuple[int, int] | None = None) -> Path:
 
 
 @contextmanager
-def stage_out(uri: str) -> Iterator[Path]:
+def stage_out(uri: str, step: str, check: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """A local folder for a step's output; uploaded to ``uri`` when the step succeeds.
 
     What already exists under a remote ``uri`` is fetched first, so finished work (features,
-    checkpoints) is reused and a re-run resumes instead of starting over.
+    checkpoints) is reused and a re-run resumes instead of starting over. The folder is locked
+    for the step (a second writer is refused), and the active MLflow run is recorded as its
+    writer, which also closes the run of an earlier writer that died (see
+    :func:`~videollm.tracking.stale.claim_output`). Under ``torchrun`` only rank 0 does both.
+    ``check`` (e.g. "is this folder a checkpoint?") sees the folder before anything is written.
+
+    Raises:
+        ConfigError: ``uri`` is an existing file.
+        OutputLockedError: Another process is writing the folder.
     """
-    if not is_remote(uri):
-        out = Path(uri)
-        out.mkdir(parents=True, exist_ok=True)
-        yield out
-        return
-    local = download_prefix(uri, cache_dir(uri))
-    yield local
-    upload_dir(local, uri)
+    remote = is_remote(uri)
+    local = cache_dir(uri) if remote else Path(uri)
+    if local.exists() and not local.is_dir():
+        raise ConfigError(f"out: {uri} is an existing file, not a folder")
+    main = is_main_process()
+    with exclusive_output(local) if main else nullcontext():
+        if remote:
+            download_prefix(uri, local)
+        local.mkdir(parents=True, exist_ok=True)
+        if check is not None:
+            check(local)
+        marker = claim_output(local, step) if main else None
+        if remote and marker is not None:  # now: a process killed later still leaves it
+            upload_file(marker, join(uri, marker.name))
+        yield local
+        if remote:
+            upload_dir(local, uri)
 
 
 def _digest(uri: str, local: Path) -> str | None:
@@ -131,7 +150,7 @@ def run_extract(
         params |= {"shard": index, "num_shards": count}
     with step_run("extract", params):
         local_videos = stage_in_videos(videos, shard)
-        with stage_out(out) as local_out:
+        with stage_out(out, "extract") as local_out:
             on_saved = None
             if is_remote(out):
                 # Upload each feature file the moment it is finished: a killed run keeps it.
@@ -158,7 +177,7 @@ def run_convert(cfg: ConvertConfig) -> ConvertResult:
     """Convert annotations at ``cfg.input`` into records at ``cfg.out`` (paths or URIs)."""
     with step_run("convert", to_dict(cfg)):
         local_in = stage_in(cfg.input)
-        with stage_out(cfg.out) as local_out:
+        with stage_out(cfg.out, "convert") as local_out:
             local_cfg = dataclasses.replace(cfg, input=str(local_in), out=str(local_out))
             result = convert(local_cfg)
             _finish("convert", local_out, to_dict(cfg), {"annotations": (cfg.input, local_in)})
@@ -173,7 +192,7 @@ def run_train(cfg: TrainConfig) -> TrainResult:
     with step_run("train", to_dict(cfg), tags=tags, log_system_metrics=True):
         records = stage_in(cfg.records)
         features = stage_in(cfg.features)
-        with stage_out(cfg.out) as local_out:
+        with stage_out(cfg.out, "train", check=check_checkpoint_folder) as local_out:
             local_cfg = dataclasses.replace(
                 cfg, records=str(records), features=str(features), out=str(local_out)
             )
@@ -222,7 +241,7 @@ def run_evaluate(cfg: EvalConfig) -> dict[str, float]:
         checkpoint = stage_in(cfg.checkpoint)
         records = stage_in(cfg.records)
         features = stage_in(cfg.features)
-        with stage_out(cfg.out) as local_out:
+        with stage_out(cfg.out, "evaluate") as local_out:
             local_cfg = dataclasses.replace(
                 cfg,
                 checkpoint=str(checkpoint),

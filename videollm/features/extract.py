@@ -8,6 +8,7 @@ Finished videos are skipped on a re-run, so an interrupted extraction resumes wh
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -24,6 +25,7 @@ from tqdm import tqdm
 from videollm.errors import ConfigError, FeatureFormatError, VideoDecodeError
 from videollm.features.config import ExtractConfig, recorded_config
 from videollm.features.encoder import VideoEncoder, tune_cpu_allocator
+from videollm.features.manifest import repair_manifest
 from videollm.features.pooling import pool
 from videollm.features.store import (
     FAILURES_NAME,
@@ -38,12 +40,15 @@ from videollm.features.store import (
     read_metadata,
     save_features,
 )
+from videollm.hub import resolve_model_ref
 from videollm.video.decode import SampledVideo, read_video
-from videollm.video.paths import in_shard, list_videos
+from videollm.video.paths import VIDEO_EXTENSIONS, in_shard, list_videos
 
 __all__ = ["ExtractConfig", "ExtractResult", "extract", "features_for_video"]
 
 logger = logging.getLogger(__name__)
+
+_EXTENSIONS = " ".join(sorted(VIDEO_EXTENSIONS))
 
 
 @dataclass
@@ -188,15 +193,22 @@ def extract(
         Counts, failures and throughput. ``failed > 0`` means some videos were unusable.
 
     Raises:
-        ConfigError: ``out_dir`` holds features made with different settings.
+        ConfigError: ``out_dir`` holds features made with different settings, or
+            ``videos`` holds no video or two videos with one id.
         FileNotFoundError: ``videos`` does not exist.
     """
     start = time.perf_counter()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    # Recorded with the features and then in checkpoints: a relative folder would only load
+    # from this working directory.
+    cfg = dataclasses.replace(cfg, encoder=resolve_model_ref(cfg.encoder, "encoder"))
     pairs = list_videos(videos)
+    if not pairs:
+        raise ConfigError(f"videos: no videos found under {videos} ({_EXTENSIONS})")
     if shard is not None:
         pairs = [(vid, path) for vid, path in pairs if in_shard(vid, *shard)]
+    out.mkdir(parents=True, exist_ok=True)
+    repair_manifest(out)
     todo, skipped = _plan(pairs, out, cfg)
     result = ExtractResult(skipped=skipped)
     # Failed videos are retried on every run, so the file describes the latest run only.

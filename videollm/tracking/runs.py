@@ -128,7 +128,7 @@ def step_run(
     tags: Mapping[str, Any] | None = None,
     log_system_metrics: bool = False,
 ) -> Iterator[mlflow.ActiveRun]:
-    """Open (or join) the MLflow run for one step; end it FINISHED or FAILED on exit.
+    """Open (or join) the MLflow run for one step; end it FINISHED, FAILED or KILLED on exit.
 
     Args:
         step: step name (``extract``, ``train`` ...), stored as tag ``videollm.step``.
@@ -163,6 +163,10 @@ def step_run(
     log.info("MLflow run %s (%s) for step %s at %s", run_id, how, step, uri)
     try:
         yield run
+    except KeyboardInterrupt:
+        # Ctrl-C is the user stopping the run, not the run failing: MLflow's KILLED says so.
+        _end(RunStatus.KILLED)
+        raise
     except BaseException:
         _end(RunStatus.FAILED)
         raise

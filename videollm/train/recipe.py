@@ -7,23 +7,31 @@ nccl on GPUs); the Trainer reads the distributed environment torchrun sets.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+import re
+import shutil
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import torch
 from transformers import TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from videollm.config import load_config, to_dict
 from videollm.data.dataset import ChatDataset, VideoChatCollator, check_features_exist
 from videollm.data.records import read_records
 from videollm.errors import ConfigError, FeatureFormatError
+from videollm.features.manifest import verify_features
 from videollm.features.store import feature_path, load_features
-from videollm.model.config import CheckpointConfig
+from videollm.hub import resolve_model_ref
+from videollm.lineage import META_FILE
+from videollm.locking import is_main_process
+from videollm.model.config import CONFIG_FILE, WEIGHTS_FILE, CheckpointConfig
 from videollm.model.video_llm import VideoLLM, resolve_device
 from videollm.train.config import TrainConfig, grad_accumulation, optimizer_steps
 from videollm.train.hf_trainer import VideoLLMTrainer
@@ -63,6 +71,34 @@ def inspect_features(records: list[dict], features_dir: str | Path) -> tuple[int
     return int(tensor.shape[0]), int(tensor.shape[1]), extract
 
 
+def check_checkpoint_folder(out: str | Path) -> None:
+    """Refuse to train into a folder that holds something other than a checkpoint.
+
+    Training writes ``_meta.json``, weights and ``checkpoint-N`` folders; pointed at a features
+    or records folder by mistake it would overwrite that folder's lineage.
+
+    Raises:
+        ConfigError: ``out`` is a non-empty folder with none of a checkpoint's files.
+    """
+    folder = Path(out)
+    if not folder.is_dir():
+        return
+    names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    if not names:
+        return
+    meta = folder / META_FILE
+    step = json.loads(meta.read_text()).get("step") if meta.is_file() else None
+    if step == "train":
+        return
+    checkpoint_files = (CONFIG_FILE, SUMMARY_FILE, PREFIX_CHECKPOINT_DIR)
+    if step is None and any(n.startswith(checkpoint_files) for n in names):
+        return  # a run killed before it wrote _meta.json: resume it
+    what = f"the output of `videollm {step}`" if step else f"other files ({names[0]!r} …)"
+    raise ConfigError(
+        f"out: {out} holds {what}, not a videollm checkpoint; train into a new or empty folder"
+    )
+
+
 def deepspeed_config(name: str | None) -> str | None:
     """Resolve ``zero2``/``zero3`` to the shipped JSON, or pass a path through."""
     if name is None:
@@ -74,13 +110,46 @@ def deepspeed_config(name: str | None) -> str | None:
     return name
 
 
+def _complete(checkpoint: Path) -> bool:
+    """Whether the Trainer finished saving ``checkpoint`` (its state file is written last)."""
+    try:
+        json.loads((checkpoint / TRAINER_STATE_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return (checkpoint / WEIGHTS_FILE).is_file() and (checkpoint / CONFIG_FILE).is_file()
+
+
+def last_complete_checkpoint(out: str | Path) -> str | None:
+    """The newest fully saved ``checkpoint-N`` in ``out``; half-saved ones are set aside.
+
+    A process killed while saving (``kill -9``, OOM, a lost node) leaves a ``checkpoint-N``
+    without its state or weights, and resuming from it would fail. Rank 0 renames it to
+    ``.incomplete-checkpoint-N`` (kept for inspection, ignored by the Trainer); every rank
+    picks the same newest complete one.
+    """
+    folder = Path(out)
+    if not folder.is_dir():
+        return None
+    found = (re.fullmatch(rf"{PREFIX_CHECKPOINT_DIR}-(\d+)", p.name) for p in folder.iterdir())
+    steps = {folder / m.group(0): int(m.group(1)) for m in found if m}
+    for checkpoint in sorted(steps, key=steps.__getitem__, reverse=True):
+        if _complete(checkpoint):
+            return str(checkpoint)
+        if is_main_process():
+            aside = checkpoint.with_name(f".incomplete-{checkpoint.name}")
+            shutil.rmtree(aside, ignore_errors=True)
+            checkpoint.rename(aside)
+            logger.warning("%s was not fully saved (killed?); set aside as %s", checkpoint, aside)
+    return None
+
+
 def resolve_resume(cfg: TrainConfig) -> str | None:
     """Which checkpoint to resume from, following ``train.resume``."""
     mode = cfg.train.resume
     if mode == "never":
         return None
     if mode == "auto":
-        return get_last_checkpoint(cfg.out) if Path(cfg.out).is_dir() else None
+        return last_complete_checkpoint(cfg.out)
     if not Path(mode).is_dir():
         raise ConfigError(f"train.resume: checkpoint folder {mode} does not exist")
     return mode
@@ -147,10 +216,15 @@ def train(cfg: TrainConfig, callbacks: list[TrainerCallback] | None = None) -> T
         raise ConfigError("model.llm is required (--llm HF_ID_OR_PATH)")
     if not cfg.out:
         raise ConfigError("out is required (--out CKPT_DIR)")
+    check_checkpoint_folder(cfg.out)
+    # Stored in the checkpoint: a relative folder would only load from this directory.
+    model_cfg = dataclasses.replace(cfg.model, llm=resolve_model_ref(cfg.model.llm, "model.llm"))
+    cfg = dataclasses.replace(cfg, model=model_cfg)
     records = read_records(records_file(cfg.records))
     if not records:
         raise FeatureFormatError(f"no training records in {records_file(cfg.records)}")
     num_tokens, dim, extract = inspect_features(records, cfg.features)
+    verify_features(cfg.features, (r["video"] for r in records))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     args = training_arguments(cfg, world_size)  # validates the batch arithmetic early
     if cfg.train.deepspeed:
@@ -168,7 +242,13 @@ def train(cfg: TrainConfig, callbacks: list[TrainerCallback] | None = None) -> T
     device = resolve_device("cuda" if torch.cuda.is_available() else "cpu")
     model = VideoLLM.build(ckpt_cfg, device=str(device), dtype=dtype)
     dataset = ChatDataset(
-        records, cfg.features, model.tokenizer, cfg.model.template, cfg.model.max_length, num_tokens
+        records,
+        cfg.features,
+        model.tokenizer,
+        cfg.model.template,
+        cfg.model.max_length,
+        num_tokens,
+        dim,
     )
     expected = optimizer_steps(
         len(dataset),

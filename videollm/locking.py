@@ -1,0 +1,50 @@
+"""One writer per output folder: a second process writing the same folder is refused.
+
+Two extractions into one folder both append to its manifest and replace each other's files,
+which leaves a manifest whose lines and hashes no longer describe the files. An advisory
+``flock`` on the folder itself makes the second writer fail at once. The kernel drops the
+lock when its process dies, so a ``kill -9`` never leaves a stale lock behind, and no lock
+file is left in the folder (or uploaded with it).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from videollm.errors import VideoLLMError
+
+
+class OutputLockedError(VideoLLMError):
+    """Another process is writing the same output folder."""
+
+
+@contextmanager
+def exclusive_output(folder: str | Path) -> Iterator[None]:
+    """Hold the write lock of ``folder`` (created if missing) for the duration of the block.
+
+    Raises:
+        OutputLockedError: Another process holds it.
+    """
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputLockedError(
+                f"{folder} is being written by another videollm process; wait for it to "
+                "finish, or write to another folder"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def is_main_process() -> bool:
+    """Whether this is rank 0 (or not distributed): the one process that writes bookkeeping."""
+    return os.environ.get("RANK", "0") == "0"
