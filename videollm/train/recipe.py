@@ -35,6 +35,7 @@ from videollm.model.config import CONFIG_FILE, WEIGHTS_FILE, CheckpointConfig
 from videollm.model.video_llm import VideoLLM, resolve_device
 from videollm.train.config import TrainConfig, grad_accumulation, optimizer_steps
 from videollm.train.hf_trainer import VideoLLMTrainer
+from videollm.train.interrupt import StopOnInterrupt
 
 logger = logging.getLogger(__name__)
 
@@ -268,17 +269,19 @@ def train(cfg: TrainConfig, callbacks: list[TrainerCallback] | None = None) -> T
         expected,
         world_size,
     )
+    interrupt = StopOnInterrupt()
     trainer = VideoLLMTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
         data_collator=VideoChatCollator(model.tokenizer.pad_token_id),
-        callbacks=callbacks,
+        callbacks=[*(callbacks or []), interrupt],
     )
     resume = resolve_resume(cfg)
     if resume:
         logger.info("resuming from %s", resume)
-    output = trainer.train(resume_from_checkpoint=resume)
+    with interrupt.installed():
+        output = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(cfg.out)
 
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
