@@ -77,7 +77,13 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
 
 
 def check_int(value: object, low: int, key: str) -> None:
-    """Raise :class:`ConfigError` naming ``key`` unless ``value`` is an integer ``>= low``."""
+    """Raise :class:`ConfigError` naming ``key`` unless ``value`` is an integer ``>= low``.
+
+    Args:
+        value: The setting's value.
+        key: Its name, for the message.
+        low: Smallest allowed value.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     if value < low:
@@ -121,7 +127,13 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
             + ", ".join(prefix + n for n in sorted(names))
         )
     kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:
+        # A nested dataclass checks its own fields by their bare names; name them in full.
+        if prefix and not str(err).startswith(prefix):
+            raise ConfigError(prefix + str(err)) from err
+        raise
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

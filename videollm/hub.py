@@ -9,14 +9,11 @@ Hub id is refused with its name.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from videollm.errors import ConfigError
-
-logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

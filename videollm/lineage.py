@@ -39,8 +39,14 @@ def content_digest(path: str | Path) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
         return "sha256:" + h.hexdigest()
-    # Dotfiles are bookkeeping (run markers), not content.
-    files = (x for x in p.rglob("*") if x.is_file() and x.name != META_FILE and x.name[0] != ".")
+    # Dotfiles and dot-folders are bookkeeping (run markers, set-aside checkpoints), not content.
+    files = (
+        x
+        for x in p.rglob("*")
+        if x.is_file()
+        and x.name != META_FILE
+        and not any(part.startswith(".") for part in x.relative_to(p).parts)
+    )
     for file in sorted(files):
         h.update(f"{file.relative_to(p).as_posix()}\t{file.stat().st_size}\n".encode())
     return "listing-sha256:" + h.hexdigest()

@@ -26,6 +26,10 @@ class OutputLockedError(VideoLLMError):
 def exclusive_output(folder: str | Path) -> Iterator[None]:
     """Hold the write lock of ``folder`` (created if missing) for the duration of the block.
 
+    Args:
+        folder: A local folder. For an ``s3://`` output this is its local staging folder, so
+            the lock keeps out writers on the same machine only.
+
     Raises:
         OutputLockedError: Another process holds it.
     """
@@ -43,8 +47,3 @@ def exclusive_output(folder: str | Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
-
-
-def is_main_process() -> bool:
-    """Whether this is rank 0 (or not distributed): the one process that writes bookkeeping."""
-    return os.environ.get("RANK", "0") == "0"

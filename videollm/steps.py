@@ -24,7 +24,8 @@ from videollm.eval.evaluate import EvalConfig, evaluate
 from videollm.features.extract import ExtractConfig, ExtractResult, extract
 from videollm.features.store import MANIFEST_NAME, shard_dir
 from videollm.lineage import META_FILE, build_meta, content_digest, write_meta
-from videollm.locking import exclusive_output, is_main_process
+from videollm.locking import exclusive_output
+from videollm.ranks import is_main_process
 from videollm.storage import is_remote, join, resolve
 from videollm.storage.sync import download_prefix, upload_dir, upload_file
 from videollm.tracking import (
@@ -82,10 +83,12 @@ def stage_out(uri: str, step: str, check: Callable[[Path], None] | None = None) 
     """A local folder for a step's output; uploaded to ``uri`` when the step succeeds.
 
     What already exists under a remote ``uri`` is fetched first, so finished work (features,
-    checkpoints) is reused and a re-run resumes instead of starting over. The folder is locked
-    for the step (a second writer is refused), and the active MLflow run is recorded as its
-    writer, which also closes the run of an earlier writer that died (see
-    :func:`~videollm.tracking.stale.claim_output`). Under ``torchrun`` only rank 0 does both.
+    checkpoints) is reused and a re-run resumes instead of starting over. The (local or
+    staging) folder is locked for the step, so a second writer on this machine is refused.
+    A local output also records the active MLflow run as its writer, which closes the run of
+    an earlier writer that died (see :func:`~videollm.tracking.stale.claim_output`); a remote
+    prefix may be written from other machines, where no lock here could tell a dead writer
+    from a live one. Under ``torchrun`` only rank 0 does either.
     ``check`` (e.g. "is this folder a checkpoint?") sees the folder before anything is written.
 
     Raises:
@@ -103,9 +106,8 @@ def stage_out(uri: str, step: str, check: Callable[[Path], None] | None = None) 
         local.mkdir(parents=True, exist_ok=True)
         if check is not None:
             check(local)
-        marker = claim_output(local, step) if main else None
-        if remote and marker is not None:  # now: a process killed later still leaves it
-            upload_file(marker, join(uri, marker.name))
+        if main and not remote:
+            claim_output(local, step)
         yield local
         if remote:
             upload_dir(local, uri)

@@ -8,7 +8,6 @@ message names the culprit, that no traceback is printed, and that every output w
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,14 +16,35 @@ from pathlib import Path
 import huggingface_hub
 import pytest
 import torch
+from bad_input_builders import (
+    Args,
+    World,
+    a_file,
+    annotations,
+    binary_file,
+    chat,
+    ckpt_copy,
+    clashing_ids,
+    colliding_videos,
+    convert,
+    empty_dir,
+    empty_weights,
+    evaluate,
+    extract,
+    garbage_weights,
+    missing_llm,
+    mixed_features,
+    narrow_encoder,
+    resume_copy,
+    tampered_features,
+    text_video,
+    train,
+    truncated_weights,
+)
 
 from videollm.cli.main import EXIT_ERROR, main
-from videollm.demo.videos import write_text_as_video
-from videollm.features.store import MANIFEST_NAME, load_features, save_features
+from videollm.features.store import load_features, save_features
 from videollm.lineage import build_meta, write_meta
-from videollm.model.config import CONFIG_FILE, WEIGHTS_FILE
-
-World = dict[str, Path]
 
 
 @pytest.fixture(scope="module")
@@ -72,163 +92,6 @@ def _snapshot(root: Path) -> dict[str, str]:
     }
 
 
-# ---- argument builders: (world, scratch dir) -> argv ------------------------------------------
-Args = Callable[[World, Path], list[str]]
-
-
-def _extract(videos: Callable[[World, Path], Path] | None = None, *extra: str) -> Args:
-    def build(w: World, tmp: Path) -> list[str]:
-        src = videos(w, tmp) if videos else w["videos"]
-        return ["extract", "--videos", str(src), "--out", str(tmp / "f"),
-                "--encoder", str(w["clip"]), "--num-frames", "8", *extra]  # fmt: skip
-
-    return build
-
-
-def _train(*extra: str, features: str = "features", out: Callable | None = None) -> Args:
-    def build(w: World, tmp: Path) -> list[str]:
-        dest = out(w, tmp) if out else tmp / "ckpt"
-        return ["train", "--config", "demo", "--records", str(w["records"]),
-                "--features", str(w[features]), "--llm", str(w["llm"]), "--out", str(dest),
-                "train.max_steps=1", *extra]  # fmt: skip
-
-    return build
-
-
-def _evaluate(
-    ckpt: Callable[[World, Path], Path] | None = None,
-    records: str = "records/val.jsonl",
-    features: str = "features",
-    *extra: str,
-) -> Args:
-    def build(w: World, tmp: Path) -> list[str]:
-        path = ckpt(w, tmp) if ckpt else w["ckpt"]
-        return ["evaluate", "--checkpoint", str(path), "--records", str(w["root"] / records),
-                "--features", str(w[features]), "--out", str(tmp / "eval"),
-                "generation.max_new_tokens=2", *extra]  # fmt: skip
-
-    return build
-
-
-def _chat(*extra: str, question: str = "What colour?", video: Callable | None = None) -> Args:
-    def build(w: World, tmp: Path) -> list[str]:
-        clip = video(w, tmp) if video else sorted(w["videos"].glob("*.mp4"))[0]
-        return ["chat", "--checkpoint", str(w["ckpt"]), "--video", str(clip),
-                "--question", question, "--max-new-tokens", "2", *extra]  # fmt: skip
-
-    return build
-
-
-def _convert(input_path: Callable[[World, Path], Path], *extra: str, out: Callable | None = None):
-    def build(w: World, tmp: Path) -> list[str]:
-        dest = out(w, tmp) if out else tmp / "records"
-        return ["convert", "--format", "jsonl", "--input", str(input_path(w, tmp)),
-                "--out", str(dest), *extra]  # fmt: skip
-
-    return build
-
-
-# ---- inputs the rows need ------------------------------------------------------------------
-def _annotations(w: World, tmp: Path) -> Path:
-    rows = [{"video": f"v{i}", "question": "q?", "answer": "a"} for i in range(4)]
-    path = tmp / "ann.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def _clashing_ids(w: World, tmp: Path) -> Path:
-    rows = [{"id": "same", "video": v, "question": "q?", "answer": "a"} for v in ("v1", "v2")]
-    path = tmp / "ann.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def _a_file(w: World, tmp: Path) -> Path:
-    path = tmp / "a_file"
-    path.write_text("not a folder\n")
-    return path
-
-
-def _colliding_videos(w: World, tmp: Path) -> Path:
-    root = tmp / "vids"
-    (root / "a").mkdir(parents=True)
-    clip = sorted(w["videos"].glob("*.mp4"))[0]
-    shutil.copy(clip, root / "a" / "b.mp4")
-    shutil.copy(clip, root / "a_b.mp4")
-    return root
-
-
-def _empty_dir(w: World, tmp: Path) -> Path:
-    (tmp / "empty").mkdir()
-    return tmp / "empty"
-
-
-def _binary_file(w: World, tmp: Path) -> Path:
-    path = tmp / "list.bin"
-    path.write_bytes(bytes(range(256)) * 4)
-    return path
-
-
-def _ckpt_copy(edit: Callable[[Path], None]) -> Callable[[World, Path], Path]:
-    def build(w: World, tmp: Path) -> Path:
-        dest = tmp / "ckpt_copy"
-        shutil.copytree(w["ckpt"], dest, ignore=shutil.ignore_patterns("checkpoint-*"))
-        edit(dest)
-        return dest
-
-    return build
-
-
-def _garbage_weights(d: Path) -> None:
-    (d / WEIGHTS_FILE).write_bytes(b"\x00garbage" * 64)
-
-
-def _truncated_weights(d: Path) -> None:
-    blob = (d / WEIGHTS_FILE).read_bytes()
-    (d / WEIGHTS_FILE).write_bytes(blob[: len(blob) // 2])
-
-
-def _empty_weights(d: Path) -> None:
-    (d / WEIGHTS_FILE).write_bytes(b"")
-
-
-def _missing_llm(d: Path) -> None:
-    cfg = json.loads((d / CONFIG_FILE).read_text())
-    cfg["model"]["llm"] = str(d / "gone" / "llm")
-    (d / CONFIG_FILE).write_text(json.dumps(cfg))
-
-
-def _resume_copy(w: World, tmp: Path) -> Path:
-    dest = tmp / "resume"
-    shutil.copytree(w["ckpt"], dest)
-    return dest
-
-
-def _tampered_features(w: World, tmp: Path) -> None:
-    """A features copy whose first file no longer matches its manifest line."""
-    dest = tmp / "tampered"
-    shutil.copytree(w["features"], dest)
-    video = json.loads((w["records"] / "train.jsonl").read_text().splitlines()[0])["video"]
-    first = dest / f"{video}.safetensors"
-    tensor, meta = load_features(first)
-    save_features(first, tensor + 1, meta)
-    w["tampered"] = dest  # the row's builder reads it under this key
-
-
-def _mixed_features(w: World, tmp: Path) -> None:
-    """A features copy (no manifest) in which one video has another width than the rest."""
-    dest = tmp / "mixed"
-    shutil.copytree(w["features"], dest)
-    (dest / MANIFEST_NAME).unlink()
-    last = sorted(dest.glob("*.safetensors"))[-1]
-    shutil.copy(w["narrow"] / last.name, last)
-    w["mixed"] = dest
-
-
-def _text_video(w: World, tmp: Path) -> Path:
-    return write_text_as_video(tmp / "notes.mp4")
-
-
 @dataclass(frozen=True)
 class Case:
     """One bad input: the command line, the exit code, words the message must hold."""
@@ -242,14 +105,12 @@ class Case:
 
 CASES = [
     # convert
-    Case("convert-input-is-folder", _convert(_empty_dir), ("input", "is a folder")),
-    Case("convert-out-is-file", _convert(_annotations, out=_a_file), ("a_file", "existing file")),
-    Case("convert-input-missing", _convert(lambda w, t: t / "nope.jsonl"), ("nope.jsonl",)),
-    Case("convert-id-on-two-videos", _convert(_clashing_ids), ("'same'", "several videos")),
-    Case("convert-bad-repeat", _convert(_annotations, "--repeat", "qa=x"), ("qa=x", "TASK=N")),
-    Case(
-        "convert-val-fraction", _convert(_annotations, "--val-fraction", "1.5"), ("val_fraction",)
-    ),
+    Case("convert-input-is-folder", convert(empty_dir), ("input", "is a folder")),
+    Case("convert-out-is-file", convert(annotations, out=a_file), ("a_file", "existing file")),
+    Case("convert-input-missing", convert(lambda w, t: t / "nope.jsonl"), ("nope.jsonl",)),
+    Case("convert-id-on-two-videos", convert(clashing_ids), ("'same'", "several videos")),
+    Case("convert-bad-repeat", convert(annotations, "--repeat", "qa=x"), ("qa=x", "TASK=N")),
+    Case("convert-val-fraction", convert(annotations, "--val-fraction", "1.5"), ("val_fraction",)),
     Case(
         "convert-unknown-format",
         lambda w, t: ["convert", "--format", "csv", "--input", "x", "--out", "y"],
@@ -257,127 +118,133 @@ CASES = [
         code=2,
     ),
     # extract
-    Case("extract-ids-collide", _extract(_colliding_videos), ("b.mp4", "a_b.mp4", "'a_b'")),
-    Case("extract-zero-frames", _extract(None, "--num-frames", "0"), ("num_frames", ">= 1")),
-    Case("extract-negative-frames", _extract(None, "--num-frames", "-3"), ("num_frames", "-3")),
-    Case("extract-too-many-frames", _extract(None, "--num-frames", "100000"), ("max_num_frames",)),
-    Case("extract-zero-batch", _extract(None, "--batch-size", "0"), ("batch_size", ">= 1")),
-    Case("extract-negative-workers", _extract(None, "--num-workers", "-1"), ("num_workers",)),
+    Case("extract-ids-collide", extract(colliding_videos), ("b.mp4", "a_b.mp4", "'a_b'")),
+    Case("extract-zero-frames", extract(None, "--num-frames", "0"), ("num_frames", ">= 1")),
+    Case("extract-negative-frames", extract(None, "--num-frames", "-3"), ("num_frames", "-3")),
+    Case("extract-too-many-frames", extract(None, "--num-frames", "100000"), ("max_num_frames",)),
+    Case("extract-zero-batch", extract(None, "--batch-size", "0"), ("batch_size", ">= 1")),
+    Case("extract-negative-workers", extract(None, "--num-workers", "-1"), ("num_workers",)),
     Case(
         "extract-encoder-missing",
-        _extract(None, "--encoder", "./no/such/encoder"),
+        extract(None, "--encoder", "./no/such/encoder"),
         ("encoder", "./no/such/encoder", "does not exist"),
     ),
     Case(
         "extract-encoder-not-vision",
-        lambda w, t: [*_extract()(w, t), "--encoder", str(w["llm"])],
+        lambda w, t: [*extract()(w, t), "--encoder", str(w["llm"])],
         ("encoder", "not a vision encoder"),
     ),
     Case(
         "extract-out-is-file",
-        lambda w, t: [*_extract()(w, t), "--out", str(_a_file(w, t))],
+        lambda w, t: [*extract()(w, t), "--out", str(a_file(w, t))],
         ("a_file", "existing file"),
     ),
-    Case("extract-empty-folder", _extract(_empty_dir), ("no videos found", "empty")),
-    Case("extract-videos-missing", _extract(lambda w, t: t / "nope"), ("nope", "does not exist")),
-    Case("extract-videos-binary", _extract(_binary_file), ("list.bin", "neither a folder")),
+    Case("extract-empty-folder", extract(empty_dir), ("no videos found", "empty")),
+    Case("extract-videos-missing", extract(lambda w, t: t / "nope"), ("nope", "does not exist")),
+    Case("extract-videos-binary", extract(binary_file), ("list.bin", "neither a folder")),
     # train
     Case(
         "train-batch-not-multiple",
-        _train("train.global_batch_size=3", "train.micro_batch_size=2"),
-        ("global_batch_size=3", "micro_batch_size=2"),
+        train("train.global_batch_size=3", "train.micro_batch_size=2"),
+        ("global_batch_size=3", "micro_batch_size × processes = 2 × 1"),
     ),
-    Case("train-negative-lr", _train("optim.lr=-1"), ("optim.lr", "-1")),
-    Case("train-nan-lr", _train("optim.lr=.nan"), ("optim.lr", "finite")),
+    Case("train-negative-lr", train("optim.lr=-1"), ("optim.lr", "-1")),
+    Case("train-nan-lr", train("optim.lr=.nan"), ("optim.lr", "finite")),
     Case(
         "train-llm-missing",
-        lambda w, t: [*_train()(w, t), "--llm", "./no/such/llm"],
+        lambda w, t: [*train()(w, t), "--llm", "./no/such/llm"],
         ("model.llm", "./no/such/llm", "does not exist"),
     ),
     Case(
         "train-llm-not-on-hub",
-        lambda w, t: [*_train()(w, t), "--llm", "nobody/no-such-llm"],
+        lambda w, t: [*train()(w, t), "--llm", "nobody/no-such-llm"],
         ("model.llm", "nobody/no-such-llm"),
     ),
-    Case("train-out-is-file", _train(out=_a_file), ("a_file", "existing file")),
+    Case("train-out-is-file", train(out=a_file), ("a_file", "existing file")),
     Case(
         "train-out-is-features",
-        _train(out=lambda w, t: w["features"]),
+        train(out=lambda w, t: w["features"]),
         ("not a videollm checkpoint", "extract"),
     ),
     Case(
         "train-resume-other-feature-width",
-        _train("model.train_mode=projector", features="narrow", out=_resume_copy),
+        train("model.train_mode=projector", features="narrow", out=resume_copy),
         ("model.safetensors", "another width"),
     ),
     Case(
         "train-mixed-feature-widths",
-        lambda w, t: _train(features="mixed")(w, t),
+        lambda w, t: train(features="mixed")(w, t),
         ("(24, 16)", "(24, 32)", "other settings"),
-        prepare=_mixed_features,
+        prepare=mixed_features,
     ),
     Case(
         "train-features-tampered",
-        lambda w, t: _train(features="tampered")(w, t),
+        lambda w, t: train(features="tampered")(w, t),
         ("does not match its manifest",),
-        prepare=_tampered_features,
+        prepare=tampered_features,
     ),
-    Case("train-max-length-too-small", _train("model.max_length=16"), ("model.max_length=16",)),
+    Case("train-max-length-too-small", train("model.max_length=16"), ("model.max_length=16",)),
     Case(
         "train-records-missing",
-        lambda w, t: [*_train()(w, t), "--records", str(t / "r.jsonl")],
+        lambda w, t: [*train()(w, t), "--records", str(t / "r.jsonl")],
         ("r.jsonl",),
     ),
     # evaluate
     Case(
         "evaluate-garbage-weights",
-        _evaluate(_ckpt_copy(_garbage_weights)),
+        evaluate(ckpt_copy(garbage_weights)),
         ("model.safetensors", "not a readable safetensors"),
     ),
     Case(
         "evaluate-truncated-weights",
-        _evaluate(_ckpt_copy(_truncated_weights)),
+        evaluate(ckpt_copy(truncated_weights)),
         ("model.safetensors", "not a readable safetensors"),
     ),
     Case(
         "evaluate-empty-weights",
-        _evaluate(_ckpt_copy(_empty_weights)),
+        evaluate(ckpt_copy(empty_weights)),
         ("model.safetensors", "not a readable safetensors"),
     ),
-    Case(
-        "evaluate-llm-gone", _evaluate(_ckpt_copy(_missing_llm)), ("model.llm", "no longer exists")
-    ),
+    Case("evaluate-llm-gone", evaluate(ckpt_copy(missing_llm)), ("model.llm", "no longer exists")),
     Case(
         "evaluate-feature-width",
-        _evaluate(None, "records/val.jsonl", "narrow"),
+        evaluate(None, "records/val.jsonl", "narrow"),
         ("width 16", "takes 32"),
     ),
     Case(
-        "evaluate-empty-records", _evaluate(None, "empty.jsonl"), ("no questions", "--allow-empty")
+        "evaluate-empty-records", evaluate(None, "empty.jsonl"), ("no questions", "--allow-empty")
     ),
     Case(
         "evaluate-zero-batch",
-        _evaluate(None, "records/val.jsonl", "features", "--batch-size", "0"),
+        evaluate(None, "records/val.jsonl", "features", "--batch-size", "0"),
         ("batch_size",),
     ),
     # chat
-    Case("chat-empty-question", _chat(question="   "), ("question", "empty")),
-    Case("chat-negative-temperature", _chat("--temperature", "-1"), ("temperature", ">= 0")),
-    Case("chat-nan-temperature", _chat("--temperature", "nan"), ("temperature", "finite")),
-    Case("chat-inf-temperature", _chat("--temperature", "inf"), ("temperature", "finite")),
-    Case("chat-huge-temperature", _chat("--temperature", "1e30"), ("temperature", "<= 100")),
-    Case("chat-zero-new-tokens", _chat("--max-new-tokens", "0"), ("max_new_tokens", ">= 1")),
-    Case("chat-video-missing", _chat(video=lambda w, t: t / "gone.mp4"), ("gone.mp4",)),
-    Case("chat-video-is-text", _chat(video=_text_video), ("notes.mp4",)),
+    Case("chat-empty-question", chat(question="   "), ("question", "empty")),
+    Case("chat-negative-temperature", chat("--temperature", "-1"), ("temperature", ">= 0")),
+    Case("chat-nan-temperature", chat("--temperature", "nan"), ("temperature", "finite")),
+    Case("chat-inf-temperature", chat("--temperature", "inf"), ("temperature", "finite")),
+    Case("chat-huge-temperature", chat("--temperature", "1e30"), ("temperature", "<= 100")),
+    Case("chat-zero-new-tokens", chat("--max-new-tokens", "0"), ("max_new_tokens", ">= 1")),
+    Case("chat-video-missing", chat(video=lambda w, t: t / "gone.mp4"), ("gone.mp4",)),
+    Case("chat-video-is-text", chat(video=text_video), ("notes.mp4",)),
+    Case("chat-garbage-weights", chat(ckpt=ckpt_copy(garbage_weights)), ("not a readable",)),
+    Case("chat-empty-weights", chat(ckpt=ckpt_copy(empty_weights)), ("not a readable",)),
+    Case("chat-llm-gone", chat(ckpt=ckpt_copy(missing_llm)), ("model.llm", "no longer exists")),
+    Case(
+        "chat-feature-width",
+        chat(ckpt=ckpt_copy(narrow_encoder)),
+        ("width 16", "projector takes 32", "another encoder"),
+    ),
     # the config system
     Case(
         "config-file-missing",
-        lambda w, t: [*_train()(w, t), "--config", str(t / "r.yaml")],
+        lambda w, t: [*train()(w, t), "--config", str(t / "r.yaml")],
         ("r.yaml",),
     ),
-    Case("config-unknown-key", _train("optim.lrr=1"), ("optim.lrr",)),
-    Case("config-not-key-value", _train("optim.lr"), ("optim.lr", "key=value")),
-    Case("config-wrong-type", _train("train.epochs=many"), ("train.epochs", "many")),
+    Case("config-unknown-key", train("optim.lrr=1"), ("optim.lrr",)),
+    Case("config-not-key-value", train("optim.lr"), ("optim.lr", "key=value")),
+    Case("config-wrong-type", train("train.epochs=many"), ("train.epochs", "many")),
 ]
 
 
@@ -409,12 +276,14 @@ def test_bad_input_is_one_clear_error_and_loses_nothing(
         assert needle.lower() in err.lower(), f"{needle!r} not in: {err}"
     if case.code == EXIT_ERROR:
         assert len([ln for ln in err.splitlines() if ": error: " in ln]) == 1, err
+    if (tmp_path / "a_file").exists():  # the rows that name a file as --out
+        assert (tmp_path / "a_file").read_text() == "not a folder\n"
     after = _snapshot(world["root"])
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     assert not changed, f"earlier outputs changed: {changed}"
 
 
 def test_debug_shows_the_traceback(world, tmp_path):
-    argv = ["--debug", *_extract(None, "--num-frames", "0")(world, tmp_path)]
+    argv = ["--debug", *extract(None, "--num-frames", "0")(world, tmp_path)]
     with pytest.raises(ValueError, match="num_frames"):
         main(argv)

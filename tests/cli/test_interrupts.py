@@ -27,16 +27,22 @@ def _train_args(data, llm, out: Path, max_steps: int) -> list[str]:
 
 
 def _start_training(data, llm, out: Path) -> subprocess.Popen:
-    """A long training run in its own process."""
+    """A long training run in its own process; its stderr goes to ``out``.log (a pipe that
+    nobody reads while it trains could fill up and stall it)."""
     cmd = [sys.executable, "-m", "videollm.cli.main", *_train_args(data, llm, out, 100_000)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+    with _log(out).open("w") as log:
+        return subprocess.Popen(cmd, stderr=log, text=True, env=env)
+
+
+def _log(out: Path) -> Path:
+    return out.with_suffix(".log")
 
 
 def _wait_for_checkpoint(proc: subprocess.Popen, out: Path) -> None:
     deadline = time.monotonic() + 120
     while not list(out.glob("checkpoint-*/model.safetensors")):
-        assert proc.poll() is None, proc.stderr.read()
+        assert proc.poll() is None, _log(out).read_text()[-2000:]
         assert time.monotonic() < deadline, "no checkpoint within 120 s"
         time.sleep(0.2)
 
@@ -61,7 +67,7 @@ def test_ctrl_c_and_kill_9_leave_no_run_running(colour_data, tiny_llm_dir, tmp_p
     # Ctrl-C: one line, exit 130, the run KILLED, every checkpoint left loads.
     procs[stopped].send_signal(signal.SIGINT)
     code = procs[stopped].wait(timeout=60)
-    err = procs[stopped].stderr.read()
+    err = _log(stopped).read_text()
     assert code == EXIT_INTERRUPTED, err[-2000:]
     assert err.count("videollm train: interrupted") == 1
     assert "Traceback" not in err

@@ -16,7 +16,13 @@ from videollm.cli.main import EXIT_ERROR, main
 from videollm.errors import FeatureFormatError
 from videollm.features.extract import ExtractConfig, extract
 from videollm.features.manifest import repair_manifest, verify_features
-from videollm.features.store import MANIFEST_NAME, file_sha256, read_jsonl
+from videollm.features.store import (
+    MANIFEST_NAME,
+    file_sha256,
+    load_features,
+    read_jsonl,
+    save_features,
+)
 from videollm.lineage import META_FILE
 from videollm.locking import exclusive_output
 from videollm.tracking.store import connect
@@ -98,6 +104,21 @@ def test_a_rerun_rebuilds_a_corrupt_manifest(videos, tiny_clip_dir, tmp_path):
     assert (result.done, result.skipped) == (0, len(lines))
     _assert_consistent(out, _ids(videos))
     assert repair_manifest(out) is False  # a sound manifest is left alone
+
+
+def test_a_tampered_file_is_named_and_redone_once_deleted(videos, tiny_clip_dir, tmp_path):
+    out = tmp_path / "features"
+    cfg = ExtractConfig(encoder=str(tiny_clip_dir), num_frames=NUM_FRAMES, num_workers=0)
+    extract(videos, out, cfg)
+    victim = sorted(out.glob("*.safetensors"))[0]
+    tensor, meta = load_features(victim)
+    save_features(victim, tensor * 2, meta)  # edited after extraction
+    with pytest.raises(FeatureFormatError, match=f"{victim}.*Delete it and re-run"):
+        verify_features(out, _ids(videos))
+    victim.unlink()  # what the message says to do
+    result = extract(videos, out, cfg)
+    assert (result.done, result.skipped) == (1, len(_ids(videos)) - 1)
+    _assert_consistent(out, _ids(videos))
 
 
 def test_a_held_lock_is_released_when_the_block_ends(tmp_path):

@@ -59,9 +59,12 @@ def test_torchrun_two_processes_takes_the_documented_steps(colour_data, tiny_llm
 def test_batch_that_does_not_divide_is_refused(colour_data, tiny_llm_dir, tmp_path):
     flags = {"records": str(colour_data["records"]), "features": str(colour_data["features"]),
              "out": str(tmp_path), "model": {"llm": str(tiny_llm_dir)}}  # fmt: skip
-    with pytest.raises(ConfigError, match="global_batch_size=3"):
-        load_train_config("demo", ["train.global_batch_size=3", "train.micro_batch_size=2"], flags)
-    # Divisible by the micro batch but not by micro batch × processes: refused at train time.
+    cfg = load_train_config(
+        "demo", ["train.global_batch_size=3", "train.micro_batch_size=2"], flags
+    )
+    with pytest.raises(ConfigError, match=r"global_batch_size=3 .* = 2 × 1"):
+        train(cfg)
+    # Divisible by the micro batch but not by micro batch × processes.
     cfg = load_train_config(
         "demo", ["train.global_batch_size=2", "train.micro_batch_size=2"], flags
     )

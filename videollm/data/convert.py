@@ -95,8 +95,7 @@ def _check_config(cfg: ConvertConfig) -> None:
     if not 0.0 <= cfg.val_fraction < 1.0:
         raise ConfigError(f"val_fraction: must be in [0, 1), got {cfg.val_fraction!r}")
     for task, times in cfg.repeat.items():
-        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-            raise ConfigError(f"repeat.{task}: must be an integer >= 1, got {times!r}")
+        check_int(times, 1, f"repeat.{task}")
 
 
 def unique_ids(records: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:

@@ -56,17 +56,28 @@ class ExtractConfig:
     def __post_init__(self) -> None:
         check_int(self.max_num_frames, 1, "max_num_frames")
         check_int(self.num_frames, 1, "num_frames")
-        if self.num_frames > self.max_num_frames:
-            raise ConfigError(
-                f"num_frames: {self.num_frames} is over max_num_frames={self.max_num_frames} "
-                "(set max_num_frames=N to allow more)"
-            )
         check_int(self.batch_size, 1, "batch_size")
         check_int(self.num_workers, 0, "num_workers")
         if self.resize_shortest is not None:
             check_int(self.resize_shortest, 1, "resize_shortest")
         if not self.encoder:
             raise ConfigError("encoder: required (a Hugging Face id or a local folder)")
+
+
+def check_frame_bound(cfg: ExtractConfig) -> None:
+    """Refuse ``num_frames`` over ``max_num_frames`` when extracting.
+
+    Checked at extraction only: features and checkpoints made on purpose with a raised bound
+    must still load (the bound is not recorded with them).
+
+    Raises:
+        ConfigError: ``num_frames`` is over the bound.
+    """
+    if cfg.num_frames > cfg.max_num_frames:
+        raise ConfigError(
+            f"num_frames: {cfg.num_frames} is over max_num_frames={cfg.max_num_frames} "
+            "(set max_num_frames=N to allow more)"
+        )
 
 
 def recorded_config(cfg: ExtractConfig) -> dict[str, Any]:

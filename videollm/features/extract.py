@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from videollm.errors import ConfigError, FeatureFormatError, VideoDecodeError
-from videollm.features.config import ExtractConfig, recorded_config
+from videollm.features.config import ExtractConfig, check_frame_bound, recorded_config
 from videollm.features.encoder import VideoEncoder, tune_cpu_allocator
 from videollm.features.manifest import repair_manifest
 from videollm.features.pooling import pool
@@ -125,6 +125,9 @@ def _check_existing(path: Path, cfg: ExtractConfig) -> dict[str, str] | None:
         logger.warning("%s; extracting it again", err)
         return None
     recorded = json.loads(meta.get("extract_config", "{}"))
+    if isinstance(recorded.get("encoder"), str):
+        # Files from before encoders were stored absolute may name the same folder relatively.
+        recorded["encoder"] = _absolute_if_local(recorded["encoder"])
     wanted = recorded_config(cfg)
     if recorded != wanted:
         diff = {k: (recorded.get(k), v) for k, v in wanted.items() if recorded.get(k) != v}
@@ -133,6 +136,13 @@ def _check_existing(path: Path, cfg: ExtractConfig) -> dict[str, str] | None:
             "use another output folder or delete the old features"
         )
     return meta
+
+
+def _absolute_if_local(ref: str) -> str:
+    try:
+        return resolve_model_ref(ref, "encoder")
+    except ConfigError:  # a folder that is gone: compare as recorded
+        return ref
 
 
 def _plan(
@@ -202,8 +212,9 @@ def extract(
     # Recorded with the features and then in checkpoints: a relative folder would only load
     # from this working directory.
     cfg = dataclasses.replace(cfg, encoder=resolve_model_ref(cfg.encoder, "encoder"))
+    check_frame_bound(cfg)
     pairs = list_videos(videos)
-    if not pairs:
+    if not pairs and shard is None:  # a shard may be empty: the hash gave it no video
         raise ConfigError(f"videos: no videos found under {videos} ({_EXTENSIONS})")
     if shard is not None:
         pairs = [(vid, path) for vid, path in pairs if in_shard(vid, *shard)]

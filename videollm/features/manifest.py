@@ -38,7 +38,7 @@ def _needs_rebuild(out: Path, lines: list[dict]) -> str | None:
     dupes = sorted(vid for vid, n in Counter(r.get("video_id") for r in lines).items() if n > 1)
     if dupes:
         return f"{len(dupes)} video(s) listed more than once (e.g. {dupes[0]!r})"
-    gone = [r["file"] for r in lines if not (out / str(r.get("file", ""))).is_file()]
+    gone = [r.get("file") for r in lines if not (out / str(r.get("file") or "?")).is_file()]
     if gone:
         return f"{len(gone)} line(s) name missing files (e.g. {gone[0]!r})"
     return None
@@ -79,33 +79,39 @@ def repair_manifest(out: str | Path) -> bool:
     return True
 
 
-def manifest_hashes(features_dir: str | Path) -> dict[str, str]:
-    """``video_id → sha256`` from the manifests of a features folder and its shards."""
+def manifest_entries(features_dir: str | Path) -> dict[str, dict]:
+    """``video_id → manifest line`` from the manifests of a features folder and its shards."""
     root = Path(features_dir)
-    hashes: dict[str, str] = {}
+    entries: dict[str, dict] = {}
     for manifest in [root / MANIFEST_NAME, *sorted(root.glob(f"{SHARD_PREFIX}*/{MANIFEST_NAME}"))]:
         for rec in read_jsonl(manifest):
             if "video_id" in rec and "sha256" in rec:
-                hashes[str(rec["video_id"])] = str(rec["sha256"])
-    return hashes
+                entries[str(rec["video_id"])] = rec
+    return entries
 
 
-def verify_features(features_dir: str | Path, video_ids: Iterable[str]) -> int:
-    """Check each video's feature file against the sha256 its manifest recorded.
+def verify_features(
+    features_dir: str | Path, video_ids: Iterable[str], shape: tuple[int, int] | None = None
+) -> int:
+    """Check each video's feature file against its manifest line: shape, then sha256.
+
+    Shapes come from the manifest, so a video of another width is found before any file is
+    read; the hashes then need one read of every file (with a progress bar).
 
     Args:
         features_dir: A features folder (sharded or not).
         video_ids: The videos about to be read.
+        shape: ``(tokens, dim)`` every video must have, if known.
 
     Returns:
         How many files were verified (videos the manifest does not list are not).
 
     Raises:
-        FeatureFormatError: A file's bytes differ from the manifest, naming the file.
+        FeatureFormatError: A file differs from its manifest line or from ``shape``, naming it.
     """
-    hashes = manifest_hashes(features_dir)
+    entries = manifest_entries(features_dir)
     wanted = sorted(set(video_ids))
-    unlisted = [vid for vid in wanted if vid not in hashes]
+    unlisted = [vid for vid in wanted if vid not in entries]
     if unlisted:
         logger.warning(
             "%d feature file(s) in %s are not in a manifest and cannot be verified (e.g. %s)",
@@ -113,14 +119,21 @@ def verify_features(features_dir: str | Path, video_ids: Iterable[str]) -> int:
             features_dir,
             unlisted[0],
         )
-    listed = [vid for vid in wanted if vid in hashes]
+    listed = [vid for vid in wanted if vid in entries]
+    for vid in listed:
+        got = (entries[vid].get("tokens"), entries[vid].get("dim"))
+        if shape is not None and got != shape:
+            raise FeatureFormatError(
+                f"feature file {feature_path(features_dir, vid)} is {got}, but the other videos "
+                f"(and the projector) are {shape}: it was extracted with other settings"
+            )
     for vid in tqdm(listed, desc="verify features", unit="file", disable=len(listed) < 100):
         path = feature_path(features_dir, vid)
-        actual = file_sha256(path)
-        if actual != hashes[vid]:
+        actual, expected = file_sha256(path), str(entries[vid]["sha256"])
+        if actual != expected:
             raise FeatureFormatError(
                 f"feature file {path}: sha256 {actual[:12]}… does not match its manifest "
-                f"({hashes[vid][:12]}…); it changed after extraction. Re-run `videollm extract` "
-                "into the same folder to repair it"
+                f"({expected[:12]}…); it changed after extraction. Delete it and re-run "
+                "`videollm extract` into the same folder to redo it"
             )
     return len(listed)

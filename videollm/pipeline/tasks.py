@@ -244,6 +244,12 @@ def convert_annotations(
         val_fraction=val_fraction,
     )
     result = run_convert(cfg)
+    if not result.counts["val"]:
+        # Fail here, before training: evaluate and select need a validation split.
+        raise ConfigError(
+            f"val_fraction: the validation split of {annotations_uri} is empty "
+            f"(val_fraction={val_fraction}); raise it or add videos"
+        )
     return TaskResult(records_uri, {k: float(v) for k, v in result.counts.items()})
 
 

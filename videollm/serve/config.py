@@ -32,6 +32,9 @@ class ServeConfig:
             a request that leaves the field out gets ``min(128, max_new_tokens)``.
         max_concurrent_generations: Generations running at once; bounds memory
             (``VIDEOLLM_MAX_CONCURRENT_GENERATIONS``).
+        max_concurrent_decodes: Uploads decoded and encoded at once; their frames are held in
+            memory until encoded, so this bounds that memory
+            (``VIDEOLLM_MAX_CONCURRENT_DECODES``).
         batch_max_frames: Most frames per batched encoder pass across concurrent requests
             (``VIDEOLLM_BATCH_MAX_FRAMES``).
         batch_latency_ms: How long a request waits for others to batch its encoder pass with
@@ -50,6 +53,7 @@ class ServeConfig:
     max_history_turns: int = 32
     max_new_tokens: int = 512
     max_concurrent_generations: int = 2
+    max_concurrent_decodes: int = 4
     batch_max_frames: int = 400
     batch_latency_ms: int = 10
     load_retry_s: int = 30
@@ -68,6 +72,7 @@ class ServeConfig:
             max_history_turns=_int("VIDEOLLM_MAX_HISTORY_TURNS", 32),
             max_new_tokens=_int("VIDEOLLM_MAX_NEW_TOKENS", 512),
             max_concurrent_generations=_int("VIDEOLLM_MAX_CONCURRENT_GENERATIONS", 2),
+            max_concurrent_decodes=_int("VIDEOLLM_MAX_CONCURRENT_DECODES", 4),
             batch_max_frames=_int("VIDEOLLM_BATCH_MAX_FRAMES", 400),
             batch_latency_ms=_int("VIDEOLLM_BATCH_LATENCY_MS", 10),
             load_retry_s=_int("VIDEOLLM_LOAD_RETRY_S", 30),

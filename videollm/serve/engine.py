@@ -94,6 +94,8 @@ class Engine:
         self.version = source.version
         # Generation holds the KV cache; bounding concurrency bounds memory.
         self._generation_slots = threading.BoundedSemaphore(cfg.max_concurrent_generations)
+        # Requests run on many threads (so a bad one never queues); decoded frames are big.
+        self._decode_slots = threading.BoundedSemaphore(cfg.max_concurrent_decodes)
         # One thread runs the encoder, on the frames of all requests waiting at that moment.
         self.batcher = Batcher(
             self.encoder.encode_pixels, cfg.batch_max_frames, cfg.batch_latency_ms
@@ -189,7 +191,8 @@ class Engine:
     def features_of(self, video: Path) -> tuple[torch.Tensor, float, float]:
         """Decode and encode an uploaded video; returns features, decode ms, encode ms."""
         self.check_upload(video)
-        with self.batcher.coming():  # the encoder batch waits for this request while it decodes
+        # The encoder batch waits for this request while it decodes.
+        with self._decode_slots, self.batcher.coming():
             start = time.perf_counter()
             sampled = self._decode(video)
             decoded = time.perf_counter()

@@ -3,7 +3,8 @@
 A ``kill -9`` (or an OOM kill, or a node lost) ends a step without ending its MLflow run,
 which then shows as RUNNING forever. Each step records its run in a small marker file in its
 output folder; the next step that writes the same folder ends the recorded run as KILLED if it
-is still RUNNING. The output lock (or the resume itself) means no live process still owns it.
+is still RUNNING. Only local folders are claimed, under their write lock, so no live process
+can still own one; a remote prefix may be written from other machines and is never claimed.
 """
 
 from __future__ import annotations

@@ -22,12 +22,12 @@ class OptimArgs:
     max_grad_norm: float = 1.0
 
     def __post_init__(self) -> None:
-        check_number(self.lr, "optim.lr", above=0.0)
-        check_number(self.weight_decay, "optim.weight_decay", low=0.0)
-        check_number(self.warmup_ratio, "optim.warmup_ratio", low=0.0)
+        check_number(self.lr, "lr", above=0.0)
+        check_number(self.weight_decay, "weight_decay", low=0.0)
+        check_number(self.warmup_ratio, "warmup_ratio", low=0.0)
         if self.warmup_ratio >= 1:
-            raise ConfigError(f"optim.warmup_ratio: must be < 1, got {self.warmup_ratio!r}")
-        check_number(self.max_grad_norm, "optim.max_grad_norm", low=0.0)
+            raise ConfigError(f"warmup_ratio: must be < 1, got {self.warmup_ratio!r}")
+        check_number(self.max_grad_norm, "max_grad_norm", low=0.0)
 
 
 @dataclass
@@ -67,17 +67,12 @@ class TrainArgs:
     num_workers: int = 0
 
     def __post_init__(self) -> None:
-        check_number(self.epochs, "train.epochs", above=0.0)
+        check_number(self.epochs, "epochs", above=0.0)
         for key in ("global_batch_size", "micro_batch_size", "save_steps", "logging_steps"):
-            check_int(getattr(self, key), 1, f"train.{key}")
-        check_int(self.save_total_limit, 1, "train.save_total_limit")
-        check_int(self.num_workers, 0, "train.num_workers")
-        check_int(self.max_steps, -1, "train.max_steps")
-        if self.global_batch_size % self.micro_batch_size:
-            raise ConfigError(
-                f"train.global_batch_size={self.global_batch_size} is not a multiple of "
-                f"train.micro_batch_size={self.micro_batch_size}"
-            )
+            check_int(getattr(self, key), 1, key)
+        check_int(self.save_total_limit, 1, "save_total_limit")
+        check_int(self.num_workers, 0, "num_workers")
+        check_int(self.max_steps, -1, "max_steps")
 
 
 @dataclass
@@ -103,8 +98,8 @@ def grad_accumulation(global_batch: int, micro_batch: int, world_size: int) -> i
     per_step = micro_batch * world_size
     if global_batch % per_step:
         raise ConfigError(
-            f"train.global_batch_size={global_batch} is not a multiple of "
-            f"train.micro_batch_size × processes = {micro_batch} × {world_size}"
+            f"global_batch_size={global_batch} is not a multiple of "
+            f"micro_batch_size × processes = {micro_batch} × {world_size}"
         )
     return global_batch // per_step
 

@@ -30,9 +30,9 @@ from videollm.features.manifest import verify_features
 from videollm.features.store import feature_path, load_features
 from videollm.hub import resolve_model_ref
 from videollm.lineage import META_FILE
-from videollm.locking import is_main_process
 from videollm.model.config import CONFIG_FILE, WEIGHTS_FILE, CheckpointConfig
 from videollm.model.video_llm import VideoLLM, resolve_device
+from videollm.ranks import is_main_process
 from videollm.train.config import TrainConfig, grad_accumulation, optimizer_steps
 from videollm.train.hf_trainer import VideoLLMTrainer
 from videollm.train.interrupt import StopOnInterrupt
@@ -72,6 +72,17 @@ def inspect_features(records: list[dict], features_dir: str | Path) -> tuple[int
     return int(tensor.shape[0]), int(tensor.shape[1]), extract
 
 
+def _step_of(meta: Path) -> str | None:
+    """The step that wrote a ``_meta.json`` (None when there is none)."""
+    if not meta.is_file():
+        return None
+    try:
+        data = json.loads(meta.read_text())
+    except ValueError as err:
+        raise ConfigError(f"{meta} is not valid JSON ({err}); is this a videollm output?") from err
+    return str(data.get("step")) if isinstance(data, dict) else "?"
+
+
 def check_checkpoint_folder(out: str | Path) -> None:
     """Refuse to train into a folder that holds something other than a checkpoint.
 
@@ -87,8 +98,7 @@ def check_checkpoint_folder(out: str | Path) -> None:
     names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
     if not names:
         return
-    meta = folder / META_FILE
-    step = json.loads(meta.read_text()).get("step") if meta.is_file() else None
+    step = _step_of(folder / META_FILE)
     if step == "train":
         return
     checkpoint_files = (CONFIG_FILE, SUMMARY_FILE, PREFIX_CHECKPOINT_DIR)
@@ -225,7 +235,8 @@ def train(cfg: TrainConfig, callbacks: list[TrainerCallback] | None = None) -> T
     if not records:
         raise FeatureFormatError(f"no training records in {records_file(cfg.records)}")
     num_tokens, dim, extract = inspect_features(records, cfg.features)
-    verify_features(cfg.features, (r["video"] for r in records))
+    if is_main_process():  # once, not once per rank: another rank's failure ends torchrun
+        verify_features(cfg.features, (r["video"] for r in records), (num_tokens, dim))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     args = training_arguments(cfg, world_size)  # validates the batch arithmetic early
     if cfg.train.deepspeed:
