@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import mlflow
 import pytest
 
 from videollm.data.convert import ConvertConfig, convert
@@ -67,7 +68,11 @@ def _isolated_tracking_and_cache(
 ) -> None:
     """Every test records into a throwaway SQLite MLflow store and cache, never the repo's."""
     root = tmp_path_factory.getbasetemp()
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow-default.db")
+    uri = f"sqlite:///{root}/mlflow-default.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    # connect() also sets MLflow's process-wide URI, which beats the variable: an earlier test
+    # against a real server would otherwise leak it into this one (order-dependent failures).
+    mlflow.set_tracking_uri(uri)
     monkeypatch.setenv("VIDEOLLM_CACHE_DIR", str(root / "cache"))
     for var in ("MLFLOW_RUN_ID", "VIDEOLLM_PARENT_RUN_ID"):
         monkeypatch.delenv(var, raising=False)
