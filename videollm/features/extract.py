@@ -9,6 +9,7 @@ Finished videos are skipped on a re-run, so an interrupted extraction resumes wh
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import time
@@ -127,7 +128,7 @@ def _check_existing(path: Path, cfg: ExtractConfig) -> dict[str, str] | None:
     recorded = json.loads(meta.get("extract_config", "{}"))
     if isinstance(recorded.get("encoder"), str):
         # Files from before encoders were stored absolute may name the same folder relatively.
-        recorded["encoder"] = _absolute_if_local(recorded["encoder"])
+        recorded["encoder"] = _absolute_if_local(recorded["encoder"], str(Path.cwd()))
     wanted = recorded_config(cfg)
     if recorded != wanted:
         diff = {k: (recorded.get(k), v) for k, v in wanted.items() if recorded.get(k) != v}
@@ -138,7 +139,9 @@ def _check_existing(path: Path, cfg: ExtractConfig) -> dict[str, str] | None:
     return meta
 
 
-def _absolute_if_local(ref: str) -> str:
+@functools.cache  # every file of a folder records the same encoder: resolve it once
+def _absolute_if_local(ref: str, cwd: str) -> str:
+    del cwd  # part of the cache key only: a relative folder means another one elsewhere
     try:
         return resolve_model_ref(ref, "encoder")
     except ConfigError:  # a folder that is gone: compare as recorded

@@ -176,8 +176,7 @@ class VideoLLM(nn.Module):
         try:
             tensors = load_file(str(path))
         except Exception as err:  # safetensors raises SafetensorError; a 0-byte file, OSError
-            reason = " ".join(str(err).split())
-            raise CheckpointError(f"{path} is not a readable safetensors file: {reason}") from err
+            raise CheckpointError(f"{path} is not a readable safetensors file: {err}") from err
         expected = set(self.trained_state_dict())
         missing, unexpected = expected - set(tensors), set(tensors) - expected
         if missing or unexpected:
