@@ -24,8 +24,10 @@ class TrainJobSpec:
         num_workers: Nodes (pods): one master plus ``num_workers - 1`` workers.
         gpus_per_worker: GPUs per node (``nvidia.com/gpu``); 0 trains on CPU with gloo.
         procs_per_worker: Processes per node; defaults to the GPU count, or 1 on CPU.
-        cpu: CPU request/limit per node, e.g. ``"8"``; ``None`` leaves it unset.
-        memory: Memory request/limit per node, e.g. ``"64Gi"``.
+        cpu: CPU request per node, e.g. ``"8"``; ``None`` leaves it unset.
+        memory: Memory request per node, e.g. ``"64Gi"``.
+        cpu_limit: CPU limit per node; ``None``: the same as ``cpu``.
+        memory_limit: Memory limit per node; ``None``: the same as ``memory``.
         shm_size: Size of the ``/dev/shm`` emptyDir (NCCL and data loaders need more than the
             container default of 64 MB).
         namespace: Kubernetes namespace.
@@ -36,7 +38,17 @@ class TrainJobSpec:
         env: Plain environment variables.
         env_from_secrets: Secrets whose keys become environment variables (MinIO, MLflow).
         env_from_config_maps: ConfigMaps whose keys become environment variables.
-        labels: Extra labels on the job.
+        labels: Extra labels on the job (e.g. ``kueue.x-k8s.io/queue-name``, the run's id).
+        pod_annotations: Annotations on every pod, e.g. ``sidecar.istio.io/inject: "false"``
+            (batch pods must not get an Istio sidecar: it keeps them running after training).
+        active_deadline_s: ``runPolicy.activeDeadlineSeconds``: the operator kills the job
+            after this long, whatever its watcher does; ``None``: no deadline.
+        ttl_after_finished_s: ``runPolicy.ttlSecondsAfterFinished``: the operator deletes a
+            finished job (and its pods) after this long; ``None``: kept.
+        hf_cache_pvc: PersistentVolumeClaim mounted as the Hugging Face cache (``HF_HOME``);
+            empty: none.
+        hf_token_secret: Secret whose ``HF_TOKEN`` key becomes ``HF_TOKEN`` (optional);
+            empty: none.
     """
 
     name: str
@@ -47,6 +59,8 @@ class TrainJobSpec:
     procs_per_worker: int | None = None
     cpu: str | None = None
     memory: str | None = None
+    cpu_limit: str | None = None
+    memory_limit: str | None = None
     shm_size: str = "16Gi"
     namespace: str = "default"
     service_account: str | None = None
@@ -57,6 +71,11 @@ class TrainJobSpec:
     env_from_secrets: list[str] = field(default_factory=list)
     env_from_config_maps: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    pod_annotations: dict[str, str] = field(default_factory=dict)
+    active_deadline_s: int | None = None
+    ttl_after_finished_s: int | None = None
+    hf_cache_pvc: str = ""
+    hf_token_secret: str = ""
 
     @property
     def nproc(self) -> int:
