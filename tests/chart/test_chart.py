@@ -4,37 +4,37 @@ rejects bad values, keeps credentials out of plain text, and agrees with the cod
 
 from __future__ import annotations
 
-import base64
-import fnmatch
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from urllib.parse import urlparse
 
 import kubernetes_validate
 import pytest
 import yaml
+from chart_objects import (
+    CHART,
+    NAMESPACE,
+    POD_KINDS,
+    REPO,
+    VALUE_SETS,
+    VALUES_DIR,
+    b64,
+    containers,
+    env,
+    is_builtin,
+    mlflow_allowed_hosts,
+    mlflow_allows_host,
+    pod_spec,
+    secret_data,
+)
 
 from videollm.images import TAG, image
 from videollm.launcher.rbac import RBAC_RULES
 from videollm.pipeline import platform
 
-REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "charts" / "videollm"
-VALUES_DIR = Path(__file__).parent / "values"
-NAMESPACE = "videollm"  # conftest's `template` renders into it
-#: The value sets conftest renders: the chart's defaults and the files in values/.
-VALUE_SETS: dict[str, Path | None] = {
-    "default": None,
-    "external-minio": VALUES_DIR / "external-minio.yaml",
-    "gpu-hpa": VALUES_DIR / "gpu-hpa.yaml",
-    "existing-secret": VALUES_DIR / "existing-secret.yaml",
-}
-
 #: Validated against the oldest Kubernetes the chart supports and the newest schema known.
 K8S_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
-WORKLOADS = ("Deployment", "StatefulSet", "Job")
 #: Limits of videollm.serve.config.ServeConfig the chart sets.
 LIMIT_VARS = (
     "VIDEOLLM_MAX_UPLOAD_MB",
@@ -49,40 +49,20 @@ LABELS = (
     "app.kubernetes.io/managed-by",
     "helm.sh/chart",
 )
+#: The chart's pods that use the platform endpoints and credentials (envFrom); MinIO reads only
+#: its root login, the db-upgrade Job only its database URI, the test pods only what they check.
+CLIENTS = (("Deployment", "-mlflow"), ("Deployment", "-inference"), ("Job", "-buckets"))
 SECRET_NAME = re.compile(r"(^|_)(SECRET|PASSWORD|TOKEN|ACCESS_KEY|CREDENTIALS?)(_|$)", re.I)
-
-
-def _is_builtin(obj: dict) -> bool:
-    group = obj["apiVersion"].rpartition("/")[0]
-    return "." not in group or group.endswith(".k8s.io")
-
-
-def _pod_spec(obj: dict) -> dict:
-    return obj["spec"]["template"]["spec"]
-
-
-def _containers(obj: dict) -> list[dict]:
-    spec = _pod_spec(obj)
-    return spec.get("initContainers", []) + spec["containers"]
-
-
-def _env(container: dict) -> dict[str, dict]:
-    return {e["name"]: e for e in container.get("env", [])}
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def _secret_data(secret: dict) -> dict[str, str]:
-    return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
 
 
 # --- lint, schema, Kubernetes validation ---------------------------------------------------
 
 
-def test_every_value_set_is_rendered(rendered):
-    assert set(rendered) == set(VALUE_SETS)
+def test_every_values_file_is_a_rendered_value_set():
+    """A values file added to tests/chart/values/ or the chart (values-*.yaml) is tested too."""
+    files = {p for p in VALUES_DIR.glob("*.yaml") if not p.name.startswith("invalid-")}
+    files |= set(CHART.glob("values-*.yaml"))
+    assert files == {p for p in VALUE_SETS.values() if p is not None}
 
 
 def test_chart_metadata_and_default_images_come_from_videollm_images():
@@ -111,7 +91,7 @@ def test_helm_lint_strict(helm, value_set):
 @pytest.mark.parametrize("value_set", list(VALUE_SETS))
 def test_every_rendered_object_is_valid_kubernetes(rendered, value_set):
     objects = rendered[value_set].objects
-    builtin = [o for o in objects if _is_builtin(o)]
+    builtin = [o for o in objects if is_builtin(o)]
     assert len(builtin) >= 10, [o["kind"] for o in objects]
     errors = []
     for obj in builtin:
@@ -124,8 +104,9 @@ def test_every_rendered_object_is_valid_kubernetes(rendered, value_set):
                 errors.append(f"{name} @{version} {where}: {err.message}")
     assert not errors, "\n".join(errors)
     # Custom resources (kubernetes-validate has no schema for them) are checked by hand.
-    others = {o["kind"] for o in objects if not _is_builtin(o)}
-    assert others <= {"ServiceMonitor"}, others
+    # (test_cluster.py checks the HTTPRoutes and the AuthorizationPolicy.)
+    others = {o["kind"] for o in objects if not is_builtin(o)}
+    assert others <= {"ServiceMonitor", "HTTPRoute", "AuthorizationPolicy"}, others
 
 
 def test_kubernetes_validation_catches_a_broken_object(rendered):
@@ -162,6 +143,11 @@ def test_wrong_value_type_fails_against_the_schema(helm, template):
         (["--set", "minio.external.endpoint=s3.example.com"], "minio.external.endpoint"),
         (["--set", "inference.autoscaling.enabled=yes"], "inference.autoscaling.enabled"),
         (["--set", "inference.replicsa=2"], "replicsa"),  # typo: unknown key
+        (["--set", "credentials.mlflowPassword=short"], "credentials.mlflowPassword"),
+        (["--set", "mlflow.auth.defaultPermission=ALL"], "mlflow.auth.defaultPermission"),
+        (["--set", "mlflow.ingress.enabled=true"], "mlflow.ingress.host is required"),
+        (["--set", "inference.httpRoute.enabled=true"], "inference.httpRoute.parentRefs"),
+        (["--set", "tests.resources.requests.memory=null"], "memory"),
     ],
 )
 def test_schema_rejects_bad_values(template, args, message):
@@ -173,15 +159,19 @@ def test_schema_rejects_bad_values(template, args, message):
 
 
 def test_no_credential_appears_outside_secrets(rendered):
-    """Distinctive keys and token (external-minio.yaml) are in the Secret and nowhere else."""
+    """Distinctive keys, token and MLflow login (external-minio.yaml) are in the Secret and
+    nowhere else."""
     values = yaml.safe_load(VALUE_SETS["external-minio"].read_text())["credentials"]
-    creds = [values["accessKey"], values["secretKey"], values["apiToken"]]
+    keys = ("accessKey", "secretKey", "apiToken", "mlflowUsername", "mlflowPassword")
+    creds = [values[key] for key in keys]
     result = rendered["external-minio"]
     secret = result.one("Secret", "-credentials")
-    assert _secret_data(secret) == {
+    assert secret_data(secret) == {
         "AWS_ACCESS_KEY_ID": creds[0],
         "AWS_SECRET_ACCESS_KEY": creds[1],
         "VIDEOLLM_API_TOKEN": creds[2],
+        "MLFLOW_TRACKING_USERNAME": creds[3],
+        "MLFLOW_TRACKING_PASSWORD": creds[4],
     }
     for obj in result.objects:
         if obj["kind"] == "Secret":
@@ -189,7 +179,7 @@ def test_no_credential_appears_outside_secrets(rendered):
         text = yaml.safe_dump(obj)
         for cred in creds:
             assert cred not in text, f"{cred!r} in plain text in {obj['kind']}"
-            assert _b64(cred) not in text, f"{cred!r} base64-encoded in {obj['kind']}"
+            assert b64(cred) not in text, f"{cred!r} base64-encoded in {obj['kind']}"
 
 
 @pytest.mark.parametrize("value_set", list(VALUE_SETS))
@@ -197,23 +187,32 @@ def test_secret_looking_env_vars_come_from_secrets(rendered, value_set):
     for obj in rendered[value_set].objects:
         if obj["kind"] == "ConfigMap":
             assert not [k for k in obj["data"] if SECRET_NAME.search(k)], obj["data"]
-        if obj["kind"] not in WORKLOADS:
+        if obj["kind"] not in POD_KINDS:
             continue
-        for container in _containers(obj):
-            for name, env in _env(container).items():
+        for container in containers(obj):
+            for name, var in env(container).items():
                 if SECRET_NAME.search(name):
-                    assert "valueFrom" in env or env.get("value") == "", (obj["kind"], env)
+                    assert "valueFrom" in var or var.get("value") == "", (obj["kind"], var)
 
 
 def test_generated_credentials_are_random_not_a_fixed_default(rendered, template):
-    first = _secret_data(rendered["default"].one("Secret", "-credentials"))
-    second = _secret_data(template().one("Secret", "-credentials"))
+    again = template()
+    first = secret_data(rendered["default"].one("Secret", "-credentials"))
+    second = secret_data(again.one("Secret", "-credentials"))
     assert set(first) == set(platform.SECRET_KEYS)  # no API token unless auth is on
     assert len(first["AWS_ACCESS_KEY_ID"]) >= 20 and len(first["AWS_SECRET_ACCESS_KEY"]) >= 40
+    # MLflow refuses an admin password under 12 characters; the user name is a plain value.
+    assert len(first["MLFLOW_TRACKING_PASSWORD"]) >= 12
+    assert first.pop("MLFLOW_TRACKING_USERNAME") == second.pop("MLFLOW_TRACKING_USERNAME")
+    # The MLflow server's Flask key (its own Secret) is generated the same way.
+    first |= secret_data(rendered["default"].one("Secret", "-mlflow-auth"))
+    second |= secret_data(again.one("Secret", "-mlflow-auth"))
+    assert "MLFLOW_FLASK_SERVER_SECRET_KEY" in first
     for key in first:
         assert first[key].isalnum() and first[key] != second[key], key
-    template_text = (CHART / "templates" / "platform-secret.yaml").read_text()
-    assert "lookup" in template_text  # read back on upgrade, so they stay stable
+    for name in ("platform-secret.yaml", "mlflow-auth-secret.yaml"):
+        text = (CHART / "templates" / name).read_text()
+        assert "lookup" in text, name  # read back on upgrade, so they stay stable
 
 
 def test_external_store_requires_its_credentials(template):
@@ -231,12 +230,14 @@ def test_existing_secret_is_used_everywhere_and_none_is_created(rendered):
     values = yaml.safe_load(VALUE_SETS["existing-secret"].read_text())
     existing = values["credentials"]["existingSecret"]
     db = values["mlflow"]["backendStore"]
-    assert result.of_kind("Secret") == []
+    # No credentials Secret: only the MLflow server's own Flask key, which no client reads.
+    own = result.one("Secret", "-mlflow-auth")["metadata"]["name"]
+    assert [s["metadata"]["name"] for s in result.of_kind("Secret")] == [own]
     refs = []
     for obj in result.objects:
-        if obj["kind"] not in WORKLOADS:
+        if obj["kind"] not in POD_KINDS:
             continue
-        for container in _containers(obj):
+        for container in containers(obj):
             env_from = container.get("envFrom", [])
             refs += [s["secretRef"]["name"] for s in env_from if "secretRef" in s]
             refs += [
@@ -245,12 +246,14 @@ def test_existing_secret_is_used_everywhere_and_none_is_created(rendered):
                 if "secretKeyRef" in e.get("valueFrom", {})
             ]
     names = {r if isinstance(r, str) else r[0] for r in refs}
-    assert names == {existing, db["existingSecret"]}
+    # (The Hub token Secret is an optional reference: there is none in this set.)
+    assert names == {existing, db["existingSecret"], own, platform.HF_TOKEN_SECRET}
     assert (db["existingSecret"], db["existingSecretKey"]) in refs
     assert (existing, "VIDEOLLM_API_TOKEN") in refs
+    assert (existing, "MLFLOW_TRACKING_PASSWORD") in refs
     mlflow = result.one("Deployment", "-mlflow")
     assert mlflow["spec"]["replicas"] == 2 and "strategy" not in mlflow["spec"]
-    args = _pod_spec(mlflow)["containers"][0]["args"]
+    args = pod_spec(mlflow)["containers"][0]["args"]
     assert "--backend-store-uri=$(MLFLOW_BACKEND_STORE_URI)" in args
     claims = [p["metadata"]["name"] for p in result.of_kind("PersistentVolumeClaim")]
     assert not [name for name in claims if "mlflow" in name]
@@ -264,7 +267,10 @@ def test_platform_configmap_keys_and_default_names_match_the_pipelines(rendered)
     config = result.one("ConfigMap", "-platform")
     assert config["metadata"]["name"] == platform.PLATFORM_CONFIG
     assert result.one("Secret", "-credentials")["metadata"]["name"] == platform.PLATFORM_SECRET
-    assert result.one("ServiceAccount")["metadata"]["name"] == platform.SERVICE_ACCOUNT
+    assert result.one("ServiceAccount", "-pipeline")["metadata"]["name"] == platform.SERVICE_ACCOUNT
+    assert result.one("ServiceAccount", "-train")["metadata"]["name"] == (
+        platform.TRAIN_SERVICE_ACCOUNT
+    )
     assert set(platform.CONFIG_KEYS) - {"AWS_DEFAULT_REGION"} <= set(config["data"])
     # An external S3's region is set only when given, and then reaches the tasks too.
     external = rendered["external-minio"].one("ConfigMap", "-platform")["data"]
@@ -287,13 +293,12 @@ def test_platform_configmap_keys_and_default_names_match_the_pipelines(rendered)
 
 def test_every_component_reads_the_platform_configmap_and_secret(rendered):
     result = rendered["default"]
-    for obj in result.objects:
-        if obj["kind"] not in WORKLOADS or obj["metadata"]["name"].endswith("-minio"):
-            continue
-        env_from = _pod_spec(obj)["containers"][0]["envFrom"]
+    clients = [result.one(kind, suffix) for kind, suffix in CLIENTS]
+    for obj in clients:
+        env_from = pod_spec(obj)["containers"][0]["envFrom"]
         assert {"configMapRef": {"name": platform.PLATFORM_CONFIG}} in env_from, obj["kind"]
         assert {"secretRef": {"name": platform.PLATFORM_SECRET}} in env_from, obj["kind"]
-    minio = _env(_pod_spec(result.one("StatefulSet", "-minio"))["containers"][0])
+    minio = env(pod_spec(result.one("StatefulSet", "-minio"))["containers"][0])
     assert minio["MINIO_ROOT_USER"]["valueFrom"]["secretKeyRef"] == {
         "name": platform.PLATFORM_SECRET,
         "key": "AWS_ACCESS_KEY_ID",
@@ -319,7 +324,7 @@ def test_role_rules_equal_the_launcher_rbac_rules(rendered):
 
 def test_pipeline_service_account_is_bound_to_the_role(rendered):
     result = rendered["gpu-hpa"]
-    account = result.one("ServiceAccount")
+    account = result.one("ServiceAccount", "-pipeline")
     assert account["imagePullSecrets"] == [{"name": "registry-credentials"}]
     role = result.one("Role", "-pipeline")
     bindings = {b["roleRef"]["name"]: b for b in result.of_kind("RoleBinding")}
@@ -345,14 +350,14 @@ def test_minio_statefulset_service_and_bucket_job(rendered):
     sts = result.one("StatefulSet", "-minio")
     claim = sts["spec"]["volumeClaimTemplates"][0]
     assert claim["spec"]["resources"]["requests"]["storage"] == "100Gi"
-    mounts = _pod_spec(sts)["containers"][0]["volumeMounts"]
+    mounts = pod_spec(sts)["containers"][0]["volumeMounts"]
     assert {"name": claim["metadata"]["name"], "mountPath": "/data"} in mounts
     assert sts["spec"]["serviceName"] in {s["metadata"]["name"] for s in result.of_kind("Service")}
     job = result.one("Job", "-buckets")
     annotations = job["metadata"]["annotations"]
     assert set(annotations["helm.sh/hook"].split(",")) == {"post-install", "post-upgrade"}
-    container = _pod_spec(job)["containers"][0]
-    assert _env(container)["BUCKETS"]["value"].split() == ["videollm", "mlflow"]
+    container = pod_spec(job)["containers"][0]
+    assert env(container)["BUCKETS"]["value"].split() == ["videollm", "mlflow"]
     assert "mc mb --ignore-existing" in container["args"][0]
 
 
@@ -365,39 +370,32 @@ def test_external_minio_renders_no_minio_and_points_the_configmap_at_it(rendered
     assert data["VIDEOLLM_S3_ENDPOINT"] == data["MLFLOW_S3_ENDPOINT_URL"] == endpoint["endpoint"]
     assert data["VIDEOLLM_S3_SECURE"] == "true"
     assert data["VIDEOLLM_BUCKET"] == "team-videollm" and data["AWS_DEFAULT_REGION"] == "eu-west-1"
-    job = _pod_spec(result.one("Job", "-buckets"))["containers"][0]
-    assert _env(job)["BUCKETS"]["value"].split() == ["team-videollm", "team-mlflow"]
+    job = pod_spec(result.one("Job", "-buckets"))["containers"][0]
+    assert env(job)["BUCKETS"]["value"].split() == ["team-videollm", "team-mlflow"]
 
 
 # --- MLflow ------------------------------------------------------------------------------------
 
 
-def _allowed(patterns: list[str], host: str) -> bool:
-    """MLflow 3's Host-header check (mlflow.server.security_utils.is_allowed_host_header)."""
-    return "*" in patterns or any(
-        fnmatch.fnmatch(host, p) if "*" in p else host == p for p in patterns
-    )
-
-
 def test_mlflow_proxies_artifacts_to_s3_and_accepts_its_clients_host(rendered):
     result = rendered["default"]
     deployment = result.one("Deployment", "-mlflow")
-    container = _pod_spec(deployment)["containers"][0]
+    container = pod_spec(deployment)["containers"][0]
     assert container["image"] == image("pipeline")
     args = container["args"]
     assert "--artifacts-destination=s3://mlflow/" in args and "--serve-artifacts" in args
-    assert _env(container)["MLFLOW_BACKEND_STORE_URI"]["value"] == "sqlite:////mlflow/mlflow.db"
+    assert env(container)["MLFLOW_BACKEND_STORE_URI"]["value"] == "sqlite:////mlflow/mlflow.db"
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     pvc = result.one("PersistentVolumeClaim", "-mlflow")
-    volumes = {v["name"]: v for v in _pod_spec(deployment)["volumes"]}
+    volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
     assert volumes["data"]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
-    hosts = next(a for a in args if a.startswith("--allowed-hosts=")).split("=", 1)[1].split(",")
+    hosts = mlflow_allowed_hosts(deployment)
     tracking = urlparse(result.one("ConfigMap", "-platform")["data"]["MLFLOW_TRACKING_URI"])
-    assert _allowed(hosts, tracking.netloc)  # what in-cluster clients send
-    assert _allowed(hosts, f"{tracking.hostname}.{NAMESPACE}.svc.cluster.local:5000")
-    assert _allowed(hosts, "localhost:5000")  # kubectl port-forward
-    assert not _allowed(hosts, "evil.example.com")
-    assert _pod_spec(deployment)["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert mlflow_allows_host(hosts, tracking.netloc)  # what in-cluster clients send
+    assert mlflow_allows_host(hosts, f"{tracking.hostname}.{NAMESPACE}.svc.cluster.local:5000")
+    assert mlflow_allows_host(hosts, "localhost:5000")  # kubectl port-forward
+    assert not mlflow_allows_host(hosts, "evil.example.com")
+    assert pod_spec(deployment)["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/health"
 
 
 # --- the inference service ---------------------------------------------------------------------
@@ -406,7 +404,7 @@ def test_mlflow_proxies_artifacts_to_s3_and_accepts_its_clients_host(rendered):
 def test_inference_deployment_probes_env_and_metrics(rendered):
     result = rendered["default"]
     deployment = result.one("Deployment", "-inference")
-    pod = _pod_spec(deployment)
+    pod = pod_spec(deployment)
     container = pod["containers"][0]
     assert container["image"] == image("serve")
     assert container["args"][:3] == ["bentoml", "serve", "videollm.serve.service:VideoLLMService"]
@@ -417,18 +415,18 @@ def test_inference_deployment_probes_env_and_metrics(rendered):
     assert container["startupProbe"]["httpGet"]["path"] == "/livez"
     startup = container["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
-    env = _env(container)
-    assert env["VIDEOLLM_MODEL_URI"]["value"] == "models:/videollm@champion"
-    assert "VIDEOLLM_CHECKPOINT" not in env
-    assert env["VIDEOLLM_DEVICE"]["value"] == "auto"
+    variables = env(container)
+    assert variables["VIDEOLLM_MODEL_URI"]["value"] == "models:/videollm@champion"
+    assert "VIDEOLLM_CHECKPOINT" not in variables
+    assert variables["VIDEOLLM_DEVICE"]["value"] == "auto"
     for name in LIMIT_VARS:
-        assert env[name]["value"].isdigit(), name
-    assert env["VIDEOLLM_API_TOKEN"] == {"name": "VIDEOLLM_API_TOKEN", "value": ""}  # auth off
+        assert variables[name]["value"].isdigit(), name
+    auth_off = {"name": "VIDEOLLM_API_TOKEN", "value": ""}
+    assert variables["VIDEOLLM_API_TOKEN"] == auth_off
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/port"] == "3000"
     assert annotations["prometheus.io/path"] == "/metrics"
-    assert "nvidia.com/gpu" not in str(container["resources"])
     assert deployment["spec"]["replicas"] == 1
     assert result.of_kind("HorizontalPodAutoscaler") == []
     assert result.of_kind("ServiceMonitor") == []
@@ -439,13 +437,13 @@ def test_inference_deployment_probes_env_and_metrics(rendered):
 def test_gpu_inference_with_hpa_and_service_monitor(rendered):
     result = rendered["gpu-hpa"]
     deployment = result.one("Deployment", "-inference")
-    pod = _pod_spec(deployment)
+    pod = pod_spec(deployment)
     container = pod["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 2
     assert container["resources"]["limits"]["memory"] == "64Gi"
     assert container["image"] == "registry.example.com/ml/videollm-serve:0.1.0"
-    assert _env(container)["VIDEOLLM_DEVICE"]["value"] == "cuda"
-    assert _env(container)["VIDEOLLM_BATCH_LATENCY_MS"]["value"] == "20"
+    assert env(container)["VIDEOLLM_DEVICE"]["value"] == "cuda"
+    assert env(container)["VIDEOLLM_BATCH_LATENCY_MS"]["value"] == "20"
     assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert pod["imagePullSecrets"] == [{"name": "registry-credentials"}]
@@ -485,8 +483,8 @@ def test_every_videollm_env_var_the_chart_sets_is_read_by_the_service(rendered):
     source += (REPO / "videollm" / "pipeline" / "tasks.py").read_text()  # the pipeline's bucket
     names = set()
     for result in rendered.values():
-        container = _pod_spec(result.one("Deployment", "-inference"))["containers"][0]
-        names |= {n for n in _env(container) if n.startswith("VIDEOLLM_")}
+        container = pod_spec(result.one("Deployment", "-inference"))["containers"][0]
+        names |= {n for n in env(container) if n.startswith("VIDEOLLM_")}
         names |= {k for k in result.one("ConfigMap", "-platform")["data"] if "VIDEOLLM_" in k}
     assert {"VIDEOLLM_MODEL_URI", "VIDEOLLM_CHECKPOINT", "VIDEOLLM_API_TOKEN"} <= names
     assert {n for n in names if f'"{n}"' not in source} == set()
@@ -494,14 +492,14 @@ def test_every_videollm_env_var_the_chart_sets_is_read_by_the_service(rendered):
 
 def test_inference_auth_token_and_checkpoint(rendered):
     deployment = rendered["external-minio"].one("Deployment", "-inference")
-    container = _pod_spec(deployment)["containers"][0]
-    env = _env(container)
-    assert env["VIDEOLLM_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+    container = pod_spec(deployment)["containers"][0]
+    variables = env(container)
+    assert variables["VIDEOLLM_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
         "name": "videollm-credentials",
         "key": "VIDEOLLM_API_TOKEN",
     }
-    assert env["VIDEOLLM_CHECKPOINT"]["value"] == "s3://team-videollm/checkpoints/run-42"
-    assert "VIDEOLLM_MODEL_URI" not in env
+    assert variables["VIDEOLLM_CHECKPOINT"]["value"] == "s3://team-videollm/checkpoints/run-42"
+    assert "VIDEOLLM_MODEL_URI" not in variables
 
 
 # --- conventions every object follows ----------------------------------------------------------
@@ -513,12 +511,12 @@ def test_labels_security_and_pinned_images(rendered, value_set):
         labels = obj["metadata"]["labels"]
         for key in LABELS:
             assert labels.get(key), (obj["kind"], obj["metadata"]["name"], key)
-        if obj["kind"] not in WORKLOADS:
+        if obj["kind"] not in POD_KINDS:
             continue
-        pod = _pod_spec(obj)
+        pod = pod_spec(obj)
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] != 0
-        for container in _containers(obj):
+        for container in containers(obj):
             assert container["securityContext"]["allowPrivilegeEscalation"] is False
             assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
             ref = container["image"]

@@ -119,16 +119,74 @@ app.kubernetes.io/component: {{ .component }}
     name: {{ include "videollm.secretName" . }}
 {{- end -}}
 
-{{/* Pod annotation that rolls pods when the platform ConfigMap changes. */}}
-{{- define "videollm.configChecksum" -}}
-checksum/platform-config: {{ include (print .Template.BasePath "/platform-configmap.yaml") . | sha256sum }}
+{{/* Pod annotations that roll a pod when the platform ConfigMap or a Secret it reads changes;
+call with (dict "ctx" $ "config" true "credentials" true "mlflowAuth" false "hfToken" false).
+Generated values are read back with `lookup` on upgrade, so an unchanged Secret renders the
+same bytes and the same checksum. An existingSecret is not the chart's to hash. */}}
+{{- define "videollm.checksums" -}}
+{{- $ctx := .ctx -}}
+{{- $sums := list -}}
+{{- if .config -}}
+{{- $sums = append $sums (printf "checksum/platform-config: %s" (include (print $ctx.Template.BasePath "/platform-configmap.yaml") $ctx | sha256sum)) -}}
+{{- end -}}
+{{- if and .credentials (not $ctx.Values.credentials.existingSecret) -}}
+{{- $sums = append $sums (printf "checksum/credentials: %s" (include (print $ctx.Template.BasePath "/platform-secret.yaml") $ctx | sha256sum)) -}}
+{{- end -}}
+{{- if .mlflowAuth -}}
+{{- $sums = append $sums (printf "checksum/mlflow-auth: %s" (include (print $ctx.Template.BasePath "/mlflow-auth-secret.yaml") $ctx | sha256sum)) -}}
+{{- end -}}
+{{- if and .hfToken (not $ctx.Values.hfToken.existingSecret) -}}
+{{- $sums = append $sums (printf "checksum/hf-token: %s" (include (print $ctx.Template.BasePath "/hf-token-secret.yaml") $ctx | sha256sum)) -}}
+{{- end -}}
+{{- join "\n" $sums -}}
 {{- end -}}
 
+{{/* Label and annotation of every batch pod (hook Jobs, test pods): no Istio sidecar, which
+would never exit and so keep the pod from completing. Both, since Istio reads either. */}}
+{{- define "videollm.noIstioSidecar" -}}
+{{- if .Values.istio.disableBatchSidecars -}}
+sidecar.istio.io/inject: "false"
+{{- end -}}
+{{- end -}}
+
+{{/* The in-cluster MLflow server runs the basic-auth app. */}}
+{{- define "videollm.mlflowAuth" -}}
+{{- if and .Values.mlflow.enabled .Values.mlflow.auth.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* The MLflow server's own Secret (Flask session key); never given to clients. */}}
+{{- define "videollm.mlflowAuthSecretName" -}}
+{{- printf "%s-mlflow-auth" (include "videollm.fullname" .) -}}
+{{- end -}}
+
+{{/* The training pods' ServiceAccount (videollm.pipeline.platform.TRAIN_SERVICE_ACCOUNT). */}}
+{{- define "videollm.trainServiceAccount" -}}
+{{- printf "%s-train" (include "videollm.fullname" .) -}}
+{{- end -}}
+
+{{/* Hugging Face cache PVC and token Secret (platform.HF_CACHE_PVC, HF_TOKEN_SECRET). */}}
+{{- define "videollm.hfCacheName" -}}
+{{- printf "%s-hf-cache" (include "videollm.fullname" .) -}}
+{{- end -}}
+
+{{- define "videollm.hfTokenSecretName" -}}
+{{- default (printf "%s-hf-token" (include "videollm.fullname" .)) .Values.hfToken.existingSecret -}}
+{{- end -}}
+
+{{/* HF_HOME of the pods that load Hugging Face models (platform.HF_HOME). */}}
+{{- define "videollm.hfHome" -}}/var/cache/huggingface{{- end -}}
+
 {{/* Host headers the MLflow server accepts: its Service names (short, namespaced, FQDN, any
-port), localhost for port-forwarding, and mlflow.extraAllowedHosts. */}}
+port), localhost for port-forwarding, its Ingress/HTTPRoute hosts and mlflow.extraAllowedHosts. */}}
 {{- define "videollm.mlflowAllowedHosts" -}}
 {{- $svc := include "videollm.mlflowName" . -}}
 {{- $ns := .Release.Namespace -}}
 {{- $hosts := list $svc (printf "%s:*" $svc) (printf "%s.%s" $svc $ns) (printf "%s.%s:*" $svc $ns) (printf "%s.%s.svc*" $svc $ns) "localhost" "localhost:*" "127.0.0.1" "127.0.0.1:*" -}}
-{{- concat $hosts (.Values.mlflow.extraAllowedHosts | default list) | join "," -}}
+{{- if and .Values.mlflow.ingress.enabled .Values.mlflow.ingress.host -}}
+{{- $hosts = append $hosts .Values.mlflow.ingress.host -}}
+{{- end -}}
+{{- if .Values.mlflow.httpRoute.enabled -}}
+{{- $hosts = concat $hosts (.Values.mlflow.httpRoute.hostnames | default list) -}}
+{{- end -}}
+{{- concat $hosts (.Values.mlflow.extraAllowedHosts | default list) | uniq | join "," -}}
 {{- end -}}
