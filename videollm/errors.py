@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+#: Exit code of a command that failed on its input (``EX_CONFIG`` of BSD's ``sysexits.h``):
+#: running it again unchanged fails again. On a cluster the training operator's ``ExitCode``
+#: restart policy treats it as permanent (1-127), so a bad recipe fails its job once.
+EXIT_CONFIG = 78
+
 
 class VideoLLMError(Exception):
     """Base class for every error videollm raises on purpose."""
 
 
-class ConfigError(VideoLLMError, ValueError):
+class InputError(VideoLLMError):
+    """The input is wrong (a recipe, a flag, a record, a feature file, a checkpoint): retrying
+    without changing it cannot succeed, so the CLI exits with :data:`EXIT_CONFIG`.
+
+    Errors of a service or the network (:class:`StorageError`, :class:`TrackingError`) are not
+    input errors: they may pass, so a retry is worth it.
+    """
+
+
+class ConfigError(InputError, ValueError):
     """A recipe, override or flag is invalid (unknown key, wrong type, bad value)."""
 
 
-class VideoDecodeError(VideoLLMError):
+class VideoDecodeError(InputError):
     """A video could not be decoded: corrupt, truncated, empty or not a video."""
 
     def __init__(self, path: str, reason: str) -> None:
@@ -20,7 +34,7 @@ class VideoDecodeError(VideoLLMError):
         self.reason = reason
 
 
-class RecordFormatError(VideoLLMError, ValueError):
+class RecordFormatError(InputError, ValueError):
     """An annotation or chat-record file is malformed.
 
     The message names the file, the line (1-based, when known) and the field.
@@ -38,11 +52,11 @@ class RecordFormatError(VideoLLMError, ValueError):
         self.reason = reason
 
 
-class FeatureFormatError(VideoLLMError, ValueError):
+class FeatureFormatError(InputError, ValueError):
     """A feature file is missing, unreadable or does not match what the model expects."""
 
 
-class CheckpointError(VideoLLMError, ValueError):
+class CheckpointError(InputError, ValueError):
     """A checkpoint directory is missing files or does not match its config."""
 
 

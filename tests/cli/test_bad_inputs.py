@@ -42,7 +42,7 @@ from bad_input_builders import (
     truncated_weights,
 )
 
-from videollm.cli.main import EXIT_ERROR, main
+from videollm.cli.main import EXIT_CONFIG, main
 from videollm.features.store import load_features, save_features
 from videollm.lineage import build_meta, write_meta
 
@@ -99,7 +99,7 @@ class Case:
     name: str
     args: Args
     needles: tuple[str, ...]
-    code: int = EXIT_ERROR
+    code: int = EXIT_CONFIG
     prepare: Callable[[World, Path], None] | None = None
 
 
@@ -274,7 +274,7 @@ def test_bad_input_is_one_clear_error_and_loses_nothing(
     assert "Traceback" not in err and "Traceback" not in logged
     for needle in case.needles:
         assert needle.lower() in err.lower(), f"{needle!r} not in: {err}"
-    if case.code == EXIT_ERROR:
+    if case.code == EXIT_CONFIG:
         assert len([ln for ln in err.splitlines() if ": error: " in ln]) == 1, err
     if (tmp_path / "a_file").exists():  # the rows that name a file as --out
         assert (tmp_path / "a_file").read_text() == "not a folder\n"

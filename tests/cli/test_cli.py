@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from videollm.cli.main import EXIT_ERROR, EXIT_PARTIAL, main
+from videollm.cli.main import EXIT_CONFIG, EXIT_PARTIAL, main
 from videollm.demo.videos import write_text_as_video
 
 COMMANDS = {
@@ -50,7 +50,7 @@ def test_extract_exit_codes(colour_data, tiny_clip_dir, tmp_path, capsys):
 
 def test_missing_videos_folder_is_an_error(tmp_path, capsys):
     code = main(["extract", "--videos", str(tmp_path / "nope"), "--out", str(tmp_path / "f")])
-    assert code == EXIT_ERROR
+    assert code == EXIT_CONFIG
     assert "nope" in capsys.readouterr().err
 
 
@@ -69,7 +69,7 @@ def test_unknown_override_is_named(colour_data, tmp_path, capsys):
             "optim.lrr=1",
         ]
     )
-    assert code == EXIT_ERROR
+    assert code == EXIT_CONFIG
     assert "optim.lrr" in capsys.readouterr().err
 
 
@@ -82,7 +82,8 @@ def test_convert_bad_input_names_file_line_field_and_keeps_output(tmp_path, caps
         '{"video": "a", "question": "q", "answer": "x"}\n{"video": "b", "question": "q"}\n'
     )
     assert (
-        main(["convert", "--format", "jsonl", "--input", str(bad), "--out", str(out)]) == EXIT_ERROR
+        main(["convert", "--format", "jsonl", "--input", str(bad), "--out", str(out)])
+        == EXIT_CONFIG
     )
     err = capsys.readouterr().err
     assert "ann.jsonl:2" in err and "answer" in err
@@ -107,7 +108,7 @@ def test_train_without_features_names_the_videos(colour_data, tiny_llm_dir, tmp_
             str(tmp_path / "ckpt"),
         ]
     )
-    assert code == EXIT_ERROR
+    assert code == EXIT_CONFIG
     assert "missing_video" in capsys.readouterr().err
 
 

@@ -7,7 +7,7 @@ import shutil
 
 import huggingface_hub
 
-from videollm.cli.main import EXIT_ERROR, main
+from videollm.cli.main import EXIT_CONFIG, main
 from videollm.model.config import CONFIG_FILE
 
 
@@ -50,7 +50,7 @@ def test_relative_llm_and_encoder_are_stored_absolute(
     # The base model moved away: a clear error that names it, not a hub lookup.
     shutil.move(work / "m" / "llm", tmp_path / "moved")
     capsys.readouterr()
-    assert main(chat) == EXIT_ERROR
+    assert main(chat) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert "model.llm" in err and str(work / "m" / "llm") in err and "no longer exists" in err
     assert "Traceback" not in err

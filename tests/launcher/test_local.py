@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from videollm.errors import EXIT_CONFIG
 from videollm.launcher.base import TrainJobSpec
 from videollm.launcher.local import TorchrunLauncher, free_port, torchrun_command
 
@@ -36,11 +37,15 @@ def test_help_succeeds_and_streams_output(
     assert result.manifest == {}
 
 
-def test_unknown_recipe_fails_with_reason() -> None:
+def test_unknown_recipe_fails_with_reason_and_the_permanent_code() -> None:
+    """The real train step under the entry point: a bad recipe exits EXIT_CONFIG (78), the
+    code a PyTorchJob pod exits with so the operator does not retry it."""
     spec = TrainJobSpec(name="local-bad", args=["train", "--config", "no-such-recipe"])
     result = TorchrunLauncher().run(spec)
     assert not result.succeeded
-    assert result.reason.startswith("torchrun exited with 1: ")
+    assert result.reason.startswith(
+        f"torchrun exited with {EXIT_CONFIG} (permanent: the input is wrong, not retried): "
+    )
     # The rank's own error, not torchrun's generic ChildFailedError report.
     assert "recipe no-such-recipe is neither a file nor a shipped preset" in result.reason
     assert "no-such-recipe" in result.logs
@@ -49,7 +54,7 @@ def test_unknown_recipe_fails_with_reason() -> None:
 def test_command_line() -> None:
     spec = TrainJobSpec(name="x", args=["train", "--config", "demo"], procs_per_worker=3)
     assert torchrun_command(spec, 29517) == [
-        sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=3",
+        sys.executable, "-m", "videollm.launcher.entry", "--nnodes=1", "--nproc_per_node=3",
         "--master_port=29517", "-m", "videollm.cli.main", "train", "--config", "demo",
     ]  # fmt: skip
     gpu = TrainJobSpec(name="x", args=[], gpus_per_worker=2)

@@ -11,11 +11,13 @@ from typing import Any
 
 from videollm import __version__
 from videollm.cli.pipeline import add_pipeline_parser
-from videollm.errors import VideoLLMError
+from videollm.errors import EXIT_CONFIG, ConfigError, InputError, VideoLLMError
 
 logger = logging.getLogger("videollm")
 
-EXIT_ERROR = 1
+EXIT_ERROR = 1  # an error that may pass (storage, tracking server, a file system)
+# EXIT_CONFIG (78): the input is wrong (an InputError, or a named path that does not exist);
+# retrying cannot help.
 EXIT_PARTIAL = 3  # extract: some videos failed, the rest were written
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
@@ -69,7 +71,7 @@ def _parse_repeat(items: list[str]) -> dict[str, int]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not value.isdigit():
-            raise VideoLLMError(f"--repeat {item!r} is not of the form TASK=N")
+            raise ConfigError(f"--repeat {item!r} is not of the form TASK=N")
         out[key] = int(value)
     return out
 
@@ -154,6 +156,53 @@ def _cmd_package(args: argparse.Namespace) -> int:
         print(f"serve it:      videollm serve --bento {done.bento_tag}")
         print(f"containerize:  bentoml containerize {done.bento_tag}")
     return 0
+
+
+def _cmd_models_mirror(args: argparse.Namespace) -> int:
+    from videollm.models_mirror import mirror_model
+
+    result = mirror_model(args.source, args.dest, args.revision, args.allow_pickle)
+    print(json.dumps(vars(result)))
+    return 0
+
+
+MIRROR_HELP = """\
+Copy a Hugging Face model to S3/MinIO, so a cluster without internet access loads it from there.
+
+HF_ID_OR_PATH is a Hub id (downloaded with snapshot_download: HF_TOKEN for gated models,
+cached under HF_HOME) or a local model folder. S3_URI is s3://BUCKET/models/NAME; then give it
+wherever a model id goes: --llm, --encoder, the llm/encoder pipeline parameters (a served
+checkpoint names them too). Loading downloads the mirror once into $HF_HOME/videollm-s3/.
+
+Copied: *.safetensors weights, config/tokenizer files (*.json, *.model, *.txt, *.jinja, ...)
+and the licence. Pickle weights (*.bin, *.pt, ...) can run code when loaded and are copied only
+with --allow-pickle. Files already in S3_URI with the same size and sha256 are skipped, so a
+re-run is cheap and an interrupted copy resumes. videollm-mirror.json (source, commit, each
+file's sha256) is written last: a prefix without it is an unfinished copy, refused at load.
+"""
+
+
+def _add_models_parser(sub: Any) -> None:
+    p = sub.add_parser("models", help="base models: mirror them to S3 for air-gapped clusters")
+    models = p.add_subparsers(dest="models_command", required=True, metavar="SUBCOMMAND")
+    p = models.add_parser(
+        "mirror",
+        help="copy a Hugging Face model (Hub id or folder) to an s3:// prefix",
+        description=MIRROR_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="S3 connection: VIDEOLLM_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY "
+        "(or VIDEOLLM_S3_SECRET_DIR).",
+    )
+    p.add_argument("source", metavar="HF_ID_OR_PATH", help="Hub id (org/name) or model folder")
+    p.add_argument("dest", metavar="S3_URI", help="destination prefix, s3://BUCKET/models/NAME")
+    p.add_argument("--revision", help="Hub branch, tag or commit (default: main)")
+    p.add_argument(
+        "--allow-pickle",
+        dest="allow_pickle",
+        action="store_true",
+        help="also copy pickle weights (*.bin, *.pt); needed when a model has no safetensors",
+    )
+    p.set_defaults(func=_cmd_models_mirror)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -295,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=_cmd_serve)
 
+    _add_models_parser(sub)
     add_pipeline_parser(sub)
 
     p = sub.add_parser("demo", help="build tiny models + videos and run every step offline")
@@ -325,7 +375,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"videollm {args.command}: error: {_one_line(err)}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_CONFIG if _is_input_error(err) else EXIT_ERROR
+
+
+def _is_input_error(err: BaseException) -> bool:
+    """A wrong input: running again unchanged fails again. A path or key the user named that
+    does not exist (locally or in S3) is one too; other OS errors (disk full, a network blip)
+    may pass."""
+    return isinstance(err, (InputError, FileNotFoundError, NotADirectoryError, IsADirectoryError))
 
 
 def _one_line(err: BaseException) -> str:

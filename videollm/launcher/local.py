@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 
 from videollm.launcher.base import LaunchResult, TrainJobSpec
+from videollm.launcher.entry import describe
 
 log = logging.getLogger(__name__)
 # The training process's output goes to its own logger so a caller can route it separately.
@@ -25,10 +26,9 @@ proc_log = logging.getLogger(f"{__name__}.torchrun")
 LOG_TAIL_LINES = 200
 
 # A line that states an error: argparse/CLI style ("videollm train: error: ...") or the last
-# line of a Python traceback ("ValueError: ..."). torchrun's own ChildFailedError report only
-# says *that* a rank failed, so it is skipped in favour of the rank's own message.
+# line of a Python traceback ("ValueError: ..."). The entry point's own report of a failed rank
+# comes after the rank's output, so the first such line is the rank's own message.
 _ERROR_LINE = re.compile(r"(\berror:\s)|(^[\w.]*(Error|Exception): \S)", re.IGNORECASE)
-_TORCHRUN_NOISE = "ChildFailedError"
 
 
 def free_port() -> int:
@@ -42,11 +42,15 @@ def free_port() -> int:
 
 
 def torchrun_command(spec: TrainJobSpec, master_port: int) -> list[str]:
-    """The ``torchrun`` command line that runs ``videollm <spec.args>`` on one node."""
+    """The ``torchrun`` command line that runs ``videollm <spec.args>`` on one node.
+
+    Through :mod:`videollm.launcher.entry`, as in a PyTorchJob pod, so the exit code means the
+    same here (:data:`~videollm.errors.EXIT_CONFIG`: the input is wrong).
+    """
     return [
         sys.executable,
         "-m",
-        "torch.distributed.run",
+        "videollm.launcher.entry",
         "--nnodes=1",
         f"--nproc_per_node={spec.nproc}",
         f"--master_port={master_port}",
@@ -105,7 +109,7 @@ class TorchrunLauncher:
                 line = raw.rstrip("\n")
                 proc_log.info("%s", line)
                 tail.append(line)
-                if not first_error and _is_error(line):
+                if not first_error and _ERROR_LINE.search(line):
                     first_error = line.strip()
                 if self.log_sink is not None:
                     self.log_sink(line)
@@ -123,10 +127,8 @@ class TorchrunLauncher:
         if rc == 0:
             log.info("%s finished", spec.name)
             return LaunchResult(True, logs=logs)
-        reason = f"torchrun exited with {rc}" + (f": {first_error}" if first_error else "")
+        reason = f"torchrun exited with {rc} ({describe(rc)})" + (
+            f": {first_error}" if first_error else ""
+        )
         log.error("%s failed: %s", spec.name, reason)
         return LaunchResult(False, reason=reason, logs=logs)
-
-
-def _is_error(line: str) -> bool:
-    return _TORCHRUN_NOISE not in line and bool(_ERROR_LINE.search(line))

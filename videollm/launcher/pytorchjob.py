@@ -1,46 +1,56 @@
 """Run a :class:`TrainJobSpec` as a Kubeflow ``PyTorchJob`` and wait for it.
 
 The manifest comes from :mod:`videollm.launcher.pytorchjob_manifest`. The launcher calls only
-what :data:`videollm.launcher.rbac.RBAC_RULES` grants: create, get and delete the job, list its
-pods and read the master's log.
+what :data:`videollm.launcher.rbac.RBAC_RULES` grants: create, get, patch and delete the job,
+read its own pod (for the job's owner), list the job's pods and read the master's log.
+
+A retried attempt of the same run (same :data:`~videollm.launcher.base.RUN_LABEL` value) finds
+the job of an earlier attempt: it re-attaches to it while it runs, reports it if it succeeded,
+and replaces it if it failed. The watcher deletes its job when it gets SIGTERM (KFP terminating
+the run, the watcher pod being deleted or evicted).
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import signal
 import time
-from collections import deque
 from collections.abc import Callable
 
 from kubeflow.training import TrainingClient, models
+from kubernetes import client as k8s
 from kubernetes.config.config_exception import ConfigException
 
 from videollm.errors import VideoLLMError
-from videollm.launcher.base import LaunchResult, TrainJobSpec
+from videollm.launcher.base import RUN_LABEL, LaunchResult, TrainJobSpec
+from videollm.launcher.k8s_errors import api_error, api_status
+from videollm.launcher.owner import run_owner, watcher_pod
+from videollm.launcher.pytorchjob_log import MasterLog
 from videollm.launcher.pytorchjob_manifest import KIND, build_pytorchjob, manifest_dict
+from videollm.launcher.pytorchjob_status import JobGone, StatusPoller, failed_reason
+from videollm.launcher.signals import Terminated, sigterm_raises
 
 log = logging.getLogger(__name__)
-# The master's output goes to its own logger so a caller can route or silence it separately.
-job_log = logging.getLogger(f"{__name__}.master")
 
-#: Lines of the master's log kept for :attr:`LaunchResult.logs`.
-LOG_TAIL_LINES = 500
-#: Consecutive failed ``get`` calls tolerated (API server restarts, network blips).
-MAX_GET_ERRORS = 5
+#: Lines of a failed master's log repeated at ERROR level, so the task log shows the cause.
+ERROR_TAIL_LINES = 100
 
 
 class PyTorchJobLauncher:
-    """Submits a ``PyTorchJob``, follows the master's log and reports how the job ended.
+    """Submits a ``PyTorchJob`` (or adopts its run's earlier one), follows the master's log and
+    reports how the job ended.
 
     Args:
         client: A Kubeflow ``TrainingClient``; by default one is made on first use from the
             in-cluster service account or the kubeconfig.
         timeout_s: How long to wait for the job to finish before deleting it.
         poll_s: Seconds between status (and log) polls.
-        delete_on_success: Delete the job after it succeeds (a failed or timed-out job's
-            handling is fixed: failed jobs are kept for debugging, timed-out ones deleted).
+        delete_on_success: Delete the job after it succeeds (a failed job is kept, with its
+            pods, until its ``ttlSecondsAfterFinished``; a timed-out one is deleted).
         log_sink: Called with every new line of the master's log, besides ``logging``.
+        delete_wait_s: How long to wait for a failed job of an earlier attempt to be gone.
+        pod: Returns ``(namespace, name)`` of the watcher's own pod, or ``None`` outside a
+            cluster; the job's owner is found from it (:mod:`videollm.launcher.owner`).
         clock: Monotonic time source (seconds); tests pass a fake one.
         sleep: Sleeps between polls; tests pass one that advances the fake clock.
     """
@@ -53,6 +63,8 @@ class PyTorchJobLauncher:
         delete_on_success: bool = True,
         log_sink: Callable[[str], None] | None = None,
         *,
+        delete_wait_s: float = 600,
+        pod: Callable[[], tuple[str, str] | None] = watcher_pod,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -61,6 +73,8 @@ class PyTorchJobLauncher:
         self.poll_s = poll_s
         self.delete_on_success = delete_on_success
         self.log_sink = log_sink
+        self.delete_wait_s = delete_wait_s
+        self._pod = pod
         self._clock = clock
         self._sleep = sleep
 
@@ -78,253 +92,258 @@ class PyTorchJobLauncher:
         return self._client
 
     def run(self, spec: TrainJobSpec) -> LaunchResult:
-        """Create the job, wait for it to end, and report how it ended.
+        """Create (or adopt) the job, wait for it to end, and report how it ended.
+
+        While it waits, SIGTERM deletes the job; then the previous SIGTERM handler is restored
+        and the signal delivered to it again, and the run is reported failed.
 
         Args:
             spec: The training run.
 
         Returns:
-            The outcome, the submitted manifest and the tail of the master's log. A failed job's
-            reason is its ``Failed`` condition's reason and message.
+            The outcome, the manifest and the tail of the master's log. A failed job's reason is
+            its ``Failed`` condition's reason and message.
 
         Raises:
             ConfigError: ``spec`` cannot be expressed as a PyTorchJob.
-            VideoLLMError: The job could not be created (missing permission, name taken,
-                operator not installed) or its status could not be read.
+            VideoLLMError: The job could not be created (missing permission, operator not
+                installed, the name taken by a job of another run) or its status not read.
         """
-        job = build_pytorchjob(spec)
-        manifest = manifest_dict(job)
         training = self.client
-        where = f"{spec.namespace}/{spec.name}"
+        owner = run_owner(training.core_api, self._pod(), spec.namespace)
+        watch = _Watch(self, spec, build_pytorchjob(spec, owner), owner)
         try:
-            training.create_job(job=job, namespace=spec.namespace)
+            with sigterm_raises():
+                try:
+                    return watch.run()
+                except (Terminated, KeyboardInterrupt):
+                    watch.abandon()
+                    raise
+        except Terminated:
+            pass
+        # The previous handler is back: let it act on the signal as if we had not been here.
+        signal.raise_signal(signal.SIGTERM)
+        reason = "the watcher got SIGTERM" + (
+            f"; PyTorchJob {watch.where} was deleted" if watch.ours else ""
+        )
+        return LaunchResult(False, reason=reason, manifest=watch.manifest, logs=watch.logs.text())
+
+
+class _Watch:
+    """One call of :meth:`PyTorchJobLauncher.run`: submit or adopt the job, then follow it."""
+
+    def __init__(
+        self,
+        launcher: PyTorchJobLauncher,
+        spec: TrainJobSpec,
+        job: models.KubeflowOrgV1PyTorchJob,
+        owner: k8s.V1OwnerReference | None,
+    ) -> None:
+        self.launcher = launcher
+        self.training = launcher.client
+        self.spec = spec
+        self.job = job
+        self.owner = owner
+        self.manifest = manifest_dict(job)
+        self.where = f"{spec.namespace}/{spec.name}"
+        self.logs = MasterLog(self.training, spec, launcher.log_sink)
+        self.poller = StatusPoller(self.training, spec)
+        # Whether the job under this name is this run's (created or adopted): only then may
+        # SIGTERM delete it.
+        self.ours = False
+
+    def run(self) -> LaunchResult:
+        done = self.submit()
+        return done if done is not None else self.wait()
+
+    def abandon(self) -> None:
+        if self.ours:
+            log.warning("the watcher was stopped: deleting PyTorchJob %s", self.where)
+            self.delete()
+
+    # --- submit, or adopt an earlier attempt's job ---------------------------------------------
+
+    def submit(self) -> LaunchResult | None:
+        """Create the job, or deal with the one an earlier attempt made.
+
+        Returns:
+            The outcome when nothing is left to wait for (the earlier job succeeded), else None.
+        """
+        try:
+            self.create()
+            return None
+        except _Conflict:
+            pass
+        existing = self.existing()
+        if existing is None:  # deleted since the 409
+            self.create_again()
+            return None
+        return self.adopt(existing)
+
+    def create(self) -> None:
+        spec = self.spec
+        self.ours = True
+        try:
+            self.training.create_job(job=self.job, namespace=spec.namespace)
         except (RuntimeError, TimeoutError) as exc:
-            raise _api_error(exc, "create", spec) from exc
+            self.ours = False
+            if api_status(exc) == 409:
+                raise _Conflict from exc
+            raise api_error(exc, "create", spec) from exc
         log.info(
             "created PyTorchJob %s: %d node(s) × %d process(es), %d GPU(s) per node",
-            where,
+            self.where,
             spec.num_workers,
             spec.nproc,
             spec.gpus_per_worker,
         )
-        master_log = _MasterLog(training, spec, self.log_sink)
-        poller = _StatusPoller(training, spec)
-        deadline = self._clock() + self.timeout_s
+
+    def existing(self) -> models.KubeflowOrgV1PyTorchJob | None:
+        """The job that holds the name, or ``None`` if it is gone since."""
         while True:
             try:
-                current = poller.get()
-            except _JobGone:
-                reason = f"PyTorchJob {where} disappeared while running (deleted by someone?)"
-                log.error("%s", reason)
-                logs = master_log.text()
-                return LaunchResult(False, reason=reason, manifest=manifest, logs=logs)
-            if current is not None:
-                conditions = training.get_job_conditions(job=current, job_kind=KIND)
-                poller.note(conditions)
-                if training.is_job_succeeded(job=current, job_kind=KIND):
-                    logs = master_log.poll(final=True)
-                    log.info("PyTorchJob %s succeeded", where)
-                    if self.delete_on_success:
-                        self._delete(spec)
-                    return LaunchResult(True, manifest=manifest, logs=logs)
-                if training.is_job_failed(job=current, job_kind=KIND):
-                    logs = master_log.poll(final=True)
-                    reason = _failed_reason(conditions)
-                    # Kept on purpose: its pods (cleanPodPolicy None) and events explain why.
-                    log.error("PyTorchJob %s failed: %s (job kept for debugging)", where, reason)
-                    return LaunchResult(False, reason=reason, manifest=manifest, logs=logs)
-                master_log.poll()
-            now = self._clock()
-            if now >= deadline:
-                logs = master_log.poll(final=True)
-                reason = f"timed out after {self.timeout_s:g} s"
-                log.error("PyTorchJob %s %s; deleting it", where, reason)
-                self._delete(spec)
-                return LaunchResult(False, reason=reason, manifest=manifest, logs=logs)
-            self._sleep(min(self.poll_s, deadline - now))
+                job = self.poller.get()
+            except JobGone:
+                return None
+            if job is not None:
+                return job
+            self.launcher._sleep(self.launcher.poll_s)
 
-    def _delete(self, spec: TrainJobSpec) -> None:
-        # A failed delete must not turn a finished run into an error: warn and move on.
-        try:
-            self.client.delete_job(spec.name, namespace=spec.namespace, job_kind=KIND)
-            log.info("deleted PyTorchJob %s/%s", spec.namespace, spec.name)
-        except (RuntimeError, TimeoutError) as exc:
-            log.warning("could not delete PyTorchJob %s/%s: %s", spec.namespace, spec.name, exc)
-
-
-class _JobGone(Exception):
-    """The job no longer exists (404 on ``get``)."""
-
-
-class _StatusPoller:
-    """Reads the job, tolerating a few transient API errors, and logs condition changes."""
-
-    def __init__(self, training: TrainingClient, spec: TrainJobSpec) -> None:
-        self._training = training
-        self._spec = spec
-        self._errors = 0
-        self._seen: set[tuple[str, str]] = set()
-
-    def get(self) -> models.KubeflowOrgV1PyTorchJob | None:
-        """The job, or ``None`` after a transient error (the next poll tries again).
-
-        Raises:
-            _JobGone: The job was deleted.
-            VideoLLMError: Reading it is forbidden, or failed :data:`MAX_GET_ERRORS` times in a row.
-        """
-        spec = self._spec
-        try:
-            job = self._training.get_job(spec.name, namespace=spec.namespace, job_kind=KIND)
-        except (RuntimeError, TimeoutError) as exc:
-            status = _status(exc)
-            if status == 404:
-                raise _JobGone from exc
-            self._errors += 1
-            if status in (401, 403) or self._errors >= MAX_GET_ERRORS:
-                raise _api_error(exc, "get", spec) from exc
+    def adopt(self, existing: models.KubeflowOrgV1PyTorchJob) -> LaunchResult | None:
+        run = self.spec.labels.get(RUN_LABEL)
+        theirs = (existing.metadata.labels or {}).get(RUN_LABEL)
+        if not run or theirs != run:
+            kubectl = f"kubectl -n {self.spec.namespace} delete pytorchjob {self.spec.name}"
+            raise VideoLLMError(
+                f"PyTorchJob {self.where} already exists and is not this run's ({RUN_LABEL}: "
+                f"{theirs or 'unset'}, this run: {run or 'unset'}): delete it ({kubectl}) or "
+                "pick another job name"
+            )
+        self.ours = True
+        training = self.training
+        if existing.metadata.deletion_timestamp is None:
+            if training.is_job_succeeded(job=existing, job_kind=KIND):
+                log.info("PyTorchJob %s of this run succeeded in an earlier attempt", self.where)
+                return self.succeeded()
+            if not training.is_job_failed(job=existing, job_kind=KIND):
+                log.info("re-attaching to PyTorchJob %s of an earlier attempt", self.where)
+                self.refresh_owner(existing)
+                return None
             log.warning(
-                "reading PyTorchJob %s/%s failed (%d/%d), retrying: %s",
-                spec.namespace,
-                spec.name,
-                self._errors,
-                MAX_GET_ERRORS,
+                "PyTorchJob %s of this run failed in an earlier attempt: replacing it", self.where
+            )
+            self.delete(foreground=True)
+        self.wait_gone()
+        self.create_again()
+        return None
+
+    def create_again(self) -> None:
+        """Create the job once the name is free; a second 409 means something else took it."""
+        try:
+            self.create()
+        except _Conflict as conflict:
+            raise api_error(conflict.__cause__ or conflict, "create", self.spec) from conflict
+
+    def refresh_owner(self, existing: models.KubeflowOrgV1PyTorchJob) -> None:
+        """Point the job at this attempt's owner if it names another (a bare pod, retried)."""
+        if self.owner is None:
+            return
+        refs = existing.metadata.owner_references or []
+        if any(ref.uid == self.owner.uid for ref in refs):
+            return
+        owners = self.manifest["metadata"]["ownerReferences"]
+        try:
+            self.training.update_job(
+                {"metadata": {"ownerReferences": owners}}, self.spec.name, self.spec.namespace, KIND
+            )
+            log.info("PyTorchJob %s now belongs to %s", self.where, self.owner.name)
+        except (RuntimeError, TimeoutError) as exc:
+            log.warning(
+                "cannot point PyTorchJob %s at its new owner (needs patch on pytorchjobs): %s",
+                self.where,
                 exc,
             )
-            return None
-        self._errors = 0
-        return job
 
-    def note(self, conditions: list[models.V1JobCondition]) -> None:
-        """Log each condition the first time it becomes true."""
-        for c in conditions:
-            key = (str(c.type), str(c.last_transition_time))
-            if c.status == "True" and key not in self._seen:
-                self._seen.add(key)
-                log.info(
-                    "PyTorchJob %s/%s: %s (%s)",
-                    self._spec.namespace,
-                    self._spec.name,
-                    c.type,
-                    c.message,
+    def wait_gone(self) -> None:
+        deadline = self.launcher._clock() + self.launcher.delete_wait_s
+        while True:
+            try:
+                self.poller.get()
+            except JobGone:
+                return
+            if self.launcher._clock() >= deadline:
+                raise VideoLLMError(
+                    f"PyTorchJob {self.where} still exists {self.launcher.delete_wait_s:g} s "
+                    "after it was deleted (a finalizer?): delete it by hand and retry"
                 )
+            self.launcher._sleep(self.launcher.poll_s)
 
+    # --- follow the job to its end -------------------------------------------------------------
 
-class _MasterLog:
-    """Follows the master pod's log by polling it and emitting only the lines not seen yet.
+    def wait(self) -> LaunchResult:
+        training, launcher = self.training, self.launcher
+        deadline = launcher._clock() + launcher.timeout_s
+        while True:
+            try:
+                current = self.poller.get()
+            except JobGone:
+                reason = f"PyTorchJob {self.where} disappeared while running (deleted by someone?)"
+                log.error("%s", reason)
+                return LaunchResult(
+                    False, reason=reason, manifest=self.manifest, logs=self.logs.text()
+                )
+            if current is not None:
+                conditions = training.get_job_conditions(job=current, job_kind=KIND)
+                self.poller.note(conditions)
+                if training.is_job_succeeded(job=current, job_kind=KIND):
+                    return self.succeeded()
+                if training.is_job_failed(job=current, job_kind=KIND):
+                    return self.failed(failed_reason(conditions))
+                self.logs.poll()
+            now = launcher._clock()
+            if now >= deadline:
+                logs = self.logs.poll(final=True)
+                reason = f"timed out after {launcher.timeout_s:g} s"
+                log.error("PyTorchJob %s %s; deleting it", self.where, reason)
+                self.delete()
+                return LaunchResult(False, reason=reason, manifest=self.manifest, logs=logs)
+            launcher._sleep(min(launcher.poll_s, deadline - now))
 
-    ``TrainingClient.get_job_logs(follow=True)`` prints to stdout from threads, so the log is
-    re-read each poll instead (``pods list`` + ``pods/log get``) and diffed against what was
-    already emitted.
-    """
+    def succeeded(self) -> LaunchResult:
+        logs = self.logs.poll(final=True)
+        log.info("PyTorchJob %s succeeded", self.where)
+        if self.launcher.delete_on_success:
+            self.delete()
+        return LaunchResult(True, manifest=self.manifest, logs=logs)
 
-    def __init__(
-        self,
-        training: TrainingClient,
-        spec: TrainJobSpec,
-        sink: Callable[[str], None] | None,
-    ) -> None:
-        self._training = training
-        self._spec = spec
-        self._sink = sink
-        self._emitted: dict[str, str] = {}
-        self._tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
-        self._warned = False
+    def failed(self, reason: str) -> LaunchResult:
+        logs = self.logs.poll(final=True)
+        tail = logs.splitlines()[-ERROR_TAIL_LINES:]
+        ttl = self.spec.ttl_after_finished_s
+        kept = f"kept for {ttl} s" if ttl is not None else "kept"
+        # Its pods (cleanPodPolicy None) and events explain more, until the TTL removes them.
+        log.error(
+            "PyTorchJob %s failed: %s (job and pods %s); the master's last %d log lines:\n%s",
+            self.where,
+            reason,
+            kept,
+            len(tail),
+            "\n".join(tail),
+        )
+        return LaunchResult(False, reason=reason, manifest=self.manifest, logs=logs)
 
-    def poll(self, final: bool = False) -> str:
-        """Emit new log lines; with ``final``, also a last line without a newline.
-
-        Returns:
-            The tail of the log emitted so far.
-        """
+    def delete(self, foreground: bool = False) -> None:
+        """Delete the job; ``foreground``: it stays (being deleted) until its pods are gone."""
+        # A failed delete must not turn a finished run into an error: warn and move on.
+        options = k8s.V1DeleteOptions(propagation_policy="Foreground") if foreground else None
         try:
-            logs, _ = self._training.get_job_logs(
-                self._spec.name, namespace=self._spec.namespace, job_kind=KIND, is_master=True
+            self.training.delete_job(
+                self.spec.name, namespace=self.spec.namespace, job_kind=KIND, delete_options=options
             )
+            log.info("deleted PyTorchJob %s", self.where)
         except (RuntimeError, TimeoutError) as exc:
-            # Logs are a convenience: the job's status decides the outcome, so only warn once.
-            if not self._warned:
-                self._warned = True
-                log.warning(
-                    "cannot read the master's log of PyTorchJob %s/%s (needs list on pods and "
-                    "get on pods/log): %s",
-                    self._spec.namespace,
-                    self._spec.name,
-                    exc,
-                )
-            return self.text()
-        for pod, text in logs.items():
-            self._emit(pod, text if isinstance(text, str) else str(text), final)
-        return self.text()
-
-    def text(self) -> str:
-        """The last :data:`LOG_TAIL_LINES` lines emitted."""
-        return "\n".join(self._tail) + ("\n" if self._tail else "")
-
-    def _emit(self, pod: str, text: str, final: bool) -> None:
-        before = self._emitted.get(pod, "")
-        if text.startswith(before):
-            new = text[len(before) :]
-        else:
-            # The pod log no longer extends what we saw: the container restarted (OnFailure).
-            job_log.info("[%s] --- container restarted; log starts again ---", pod)
-            self._tail.append("--- container restarted ---")
-            before, new = "", text
-        if not final:
-            # Hold back a partial last line until its newline arrives.
-            new = new[: new.rfind("\n") + 1]
-        self._emitted[pod] = before + new
-        for line in new.splitlines():
-            job_log.info("[%s] %s", pod, line)
-            self._tail.append(line)
-            if self._sink is not None:
-                self._sink(line)
+            log.warning("could not delete PyTorchJob %s: %s", self.where, exc)
 
 
-def _failed_reason(conditions: list[models.V1JobCondition]) -> str:
-    for c in conditions:
-        if c.type == "Failed" and c.status == "True":
-            return f"{c.reason or 'Failed'}: {c.message}" if c.message else c.reason or "Failed"
-    return "Failed"
-
-
-def _status(exc: BaseException) -> int | None:
-    """HTTP status of the ``ApiException`` that ``TrainingClient`` wrapped, if any."""
-    return getattr(exc.__cause__, "status", None)
-
-
-def _api_message(exc: BaseException) -> str:
-    """The API server's own message (from its ``Status`` body), else the exception text."""
-    body = getattr(exc.__cause__, "body", None)
-    if body:
-        try:
-            message = json.loads(body).get("message")
-        except (ValueError, AttributeError):
-            message = None
-        if message:
-            return str(message)
-    return str(exc)
-
-
-def _api_error(exc: BaseException, verb: str, spec: TrainJobSpec) -> VideoLLMError:
-    where = f"{spec.namespace}/{spec.name}"
-    status = _status(exc)
-    if status in (401, 403):
-        return VideoLLMError(
-            f"Kubernetes refused to {verb} PyTorchJob {where} ({status}): the service account "
-            f"needs {verb!r} on pytorchjobs.kubeflow.org in namespace {spec.namespace!r} "
-            f"(see videollm.launcher.rbac.RBAC_RULES): {_api_message(exc)}"
-        )
-    if status == 409:
-        return VideoLLMError(
-            f"PyTorchJob {where} already exists: delete it "
-            f"(kubectl -n {spec.namespace} delete pytorchjob {spec.name}) or pick another job name"
-        )
-    if status == 404 and verb == "create":
-        return VideoLLMError(
-            f"cannot create PyTorchJob {where}: the kubeflow.org/v1 PyTorchJob CRD is not "
-            f"installed (Kubeflow training operator) or namespace {spec.namespace!r} does not "
-            f"exist: {_api_message(exc)}"
-        )
-    if status == 422:
-        return VideoLLMError(f"the API server rejected PyTorchJob {where}: {_api_message(exc)}")
-    return VideoLLMError(f"cannot {verb} PyTorchJob {where}: {_api_message(exc)}")
+class _Conflict(Exception):
+    """``create`` answered 409: a job of that name exists."""
