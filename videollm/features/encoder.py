@@ -20,7 +20,7 @@ from transformers import AutoConfig, AutoModel, CLIPVisionModel
 from transformers.image_processing_utils import ImageProcessingMixin
 
 from videollm.errors import ConfigError
-from videollm.hub import load_pretrained
+from videollm.hub import load_pretrained, model_source
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,8 @@ class VideoEncoder:
     """A vision tower that turns ``N×H×W×3`` uint8 frames into ``N×P×D`` patch tokens.
 
     Args:
-        name_or_path: Hugging Face id or local folder (``openai/clip-vit-large-patch14``).
+        name_or_path: Hugging Face id, local folder or ``s3://`` model mirror
+            (``openai/clip-vit-large-patch14``).
         layer: Index into ``hidden_states`` (``-2``: penultimate, Video-ChatGPT's choice).
         device: ``auto``, ``cpu``, ``cuda``, ...
         dtype: ``auto``, ``float32``, ``float16`` or ``bfloat16``.
@@ -107,10 +108,11 @@ class VideoEncoder:
         if max_frames_per_pass is None and self.device.type == "cpu":
             max_frames_per_pass = 64
         self.max_frames_per_pass = max_frames_per_pass
-        self.model = _load_vision_model(name_or_path, self.dtype).to(self.device).eval()
+        source = model_source(name_or_path, WHAT)  # an s3:// mirror: its local copy
+        self.model = _load_vision_model(source, name_or_path, self.dtype).to(self.device).eval()
         self._hidden_index = self._truncate_to_layer(layer)
         proc, _ = load_pretrained(
-            lambda: ImageProcessingMixin.get_image_processor_dict(name_or_path), name_or_path, WHAT
+            lambda: ImageProcessingMixin.get_image_processor_dict(source), name_or_path, WHAT
         )
         size = proc.get("size", 224)
         # CLIP-style configs resize the shortest edge; SigLIP-style ones to an exact height×width.
@@ -239,14 +241,16 @@ def _resize_bicubic(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return y.round_().clamp_(0, 255)
 
 
-def _load_vision_model(name_or_path: str, dtype: torch.dtype) -> torch.nn.Module:
+def _load_vision_model(source: str, name_or_path: str, dtype: torch.dtype) -> torch.nn.Module:
     """Load only the vision tower, from a vision-only or a full (image+text) checkpoint.
+
+    ``source`` is what is loaded; ``name_or_path``, what the user gave, is named in errors.
 
     Raises:
         ConfigError: ``name_or_path`` cannot be loaded, or is not an image encoder (a
             language model given as ``encoder``, say).
     """
-    config = load_pretrained(lambda: AutoConfig.from_pretrained(name_or_path), name_or_path, WHAT)
+    config = load_pretrained(lambda: AutoConfig.from_pretrained(source), name_or_path, WHAT)
     vision = getattr(config, "vision_config", config)
     if not hasattr(vision, "image_size") or not hasattr(vision, "patch_size"):
         raise ConfigError(
@@ -256,9 +260,9 @@ def _load_vision_model(name_or_path: str, dtype: torch.dtype) -> torch.nn.Module
     if config.model_type in ("clip", "clip_vision_model"):
         # Loads the vision half of a full CLIP checkpoint without building the text tower.
         return load_pretrained(
-            lambda: CLIPVisionModel.from_pretrained(name_or_path, dtype=dtype), name_or_path, WHAT
+            lambda: CLIPVisionModel.from_pretrained(source, dtype=dtype), name_or_path, WHAT
         )
     model = load_pretrained(
-        lambda: AutoModel.from_pretrained(name_or_path, dtype=dtype), name_or_path, WHAT
+        lambda: AutoModel.from_pretrained(source, dtype=dtype), name_or_path, WHAT
     )
     return getattr(model, "vision_model", model)

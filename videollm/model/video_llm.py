@@ -19,7 +19,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 
 from videollm.atomic import atomic_write_bytes
 from videollm.errors import CheckpointError, FeatureFormatError
-from videollm.hub import load_pretrained
+from videollm.hub import load_pretrained, model_source
 from videollm.model.config import WEIGHTS_FILE, CheckpointConfig
 from videollm.model.projector import VideoBoundary, build_projector
 
@@ -93,15 +93,16 @@ class VideoLLM(nn.Module):
         llm_dtype = dtype or default_dtype(dev)
         attn = pick_attn_implementation(mcfg.attn_implementation, dev)
         logger.info("loading LLM %s (%s, attn=%s)", mcfg.llm, llm_dtype, attn)
+        source = model_source(mcfg.llm, "model.llm")  # an s3:// mirror: its local copy
         llm = load_pretrained(
             lambda: AutoModelForCausalLM.from_pretrained(
-                mcfg.llm, dtype=llm_dtype, attn_implementation=attn
+                source, dtype=llm_dtype, attn_implementation=attn
             ),
             mcfg.llm,
             "model.llm",
         )
         tokenizer = load_pretrained(
-            lambda: AutoTokenizer.from_pretrained(mcfg.llm), mcfg.llm, "model.llm"
+            lambda: AutoTokenizer.from_pretrained(source), mcfg.llm, "model.llm"
         )
         if tokenizer.pad_token_id is None:
             # Llama/Vicuna tokenizers ship without a pad token; padding is masked out anyway.

@@ -86,13 +86,14 @@ def bento_model(tag: str = BENTO_MODEL) -> ModelSource:
 
 def registry_version(model_uri: str) -> dict[str, str]:
     """Name, version, run id and source of ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``."""
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
+
+    from videollm.tracking.store import connect
 
     if not model_uri.startswith("models:/"):
         raise VideoLLMError(f"--model-uri {model_uri!r} must look like models:/NAME@ALIAS")
     ref = model_uri[len("models:/") :]
-    client = MlflowClient()
+    client = connect()  # a refused MLflow login fails here, naming MLFLOW_TRACKING_USERNAME
     try:
         if "@" in ref:
             name, alias = ref.split("@", 1)

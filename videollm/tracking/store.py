@@ -2,6 +2,9 @@
 
 With ``MLFLOW_TRACKING_URI`` unset, runs go to a SQLite file under the working directory
 (``mlflow.db``) with artifacts in ``mlartifacts/`` next to it, so the demo needs no server.
+A server with MLflow's basic-auth app takes the login from ``MLFLOW_TRACKING_USERNAME`` and
+``MLFLOW_TRACKING_PASSWORD``; :func:`connect` checks it once, so a missing or wrong login fails
+the step at its start with one line naming the variables, not later inside MLflow.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ LOCAL_DB = "mlflow.db"
 LOCAL_ARTIFACTS = "mlartifacts"
 # A dead server must fail fast: a step should not hang for MLflow's default ~4 min of retries.
 HEALTH_TIMEOUT_S = 5.0
+USERNAME_VAR = "MLFLOW_TRACKING_USERNAME"
+PASSWORD_VAR = "MLFLOW_TRACKING_PASSWORD"
 
 
 def tracking_uri() -> str:
@@ -101,6 +106,39 @@ def check_reachable(uri: str, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
     )
 
 
+def check_login(client: MlflowClient) -> None:
+    """Fail when an HTTP(S) tracking server refuses this client's login (HTTP 401/403).
+
+    The probe is the cheapest authenticated call (one experiment), made through the MLflow
+    client so it sends exactly the credentials every later call will send.
+
+    Raises:
+        TrackingError: naming ``MLFLOW_TRACKING_URI`` and ``MLFLOW_TRACKING_USERNAME`` (and the
+            user name given), never the password.
+    """
+    uri = client.tracking_uri
+    if urlsplit(uri).scheme not in ("http", "https"):
+        return
+    try:
+        client.search_experiments(max_results=1)
+    except MlflowException as err:
+        status = err.get_http_status_code()
+        if status not in (401, 403):
+            return  # not a login problem: the call that needs the server reports it
+        user = os.environ.get(USERNAME_VAR, "").strip()
+        where = f"MLflow tracking server {redact_uri(uri)} (MLFLOW_TRACKING_URI)"
+        if status == 403:
+            problem = f"denies {USERNAME_VAR}={user!r} access (HTTP 403)"
+            fix = "grant this user permission on the server, or use another account"
+        elif not user:
+            problem = f"requires a login (HTTP 401) and {USERNAME_VAR} is not set"
+            fix = f"set {USERNAME_VAR} and {PASSWORD_VAR} (the platform Secret holds them)"
+        else:
+            problem = f"rejected the login of {USERNAME_VAR}={user!r} (HTTP 401)"
+            fix = f"check {USERNAME_VAR} and {PASSWORD_VAR}"
+        raise TrackingError(f"{where} {problem}; {fix}") from err
+
+
 def connect(uri: str | None = None) -> MlflowClient:
     """Point MLflow at ``uri`` (default: :func:`tracking_uri`) after checking it answers.
 
@@ -111,7 +149,7 @@ def connect(uri: str | None = None) -> MlflowClient:
         A client bound to that URI (the registry URI follows the tracking URI).
 
     Raises:
-        TrackingError: when the server is unreachable.
+        TrackingError: when the server is unreachable or refuses the login.
     """
     uri = uri or tracking_uri()
     check_reachable(uri)
@@ -119,7 +157,9 @@ def connect(uri: str | None = None) -> MlflowClient:
         # SQLite creates the file but not its folder; a missing folder would be a cryptic error.
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
-    return MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri)
+    check_login(client)
+    return client
 
 
 def _local_artifact_location(uri: str, name: str) -> str | None:
