@@ -14,6 +14,8 @@ def convert(
     num_frames: int,
     val_fraction: float,
     experiment: str,
+    platform_config: str,
+    platform_secret: str,
     records: Output[Dataset],
     metrics: Output[Metrics],
 ) -> str:
@@ -27,6 +29,8 @@ def convert(
         num_frames: Frames per video (Breakfast answers index frames).
         val_fraction: Fraction of videos held out for validation.
         experiment: MLflow experiment.
+        platform_config: The platform ConfigMap (checked for, inside a cluster).
+        platform_secret: The platform Secret (checked for, inside a cluster).
         records: Manifest of the records (their URI).
         metrics: Record counts per split.
 
@@ -41,7 +45,7 @@ def convert(
         write_outputs,
     )
 
-    init_task(experiment)
+    init_task(experiment, platform_config, platform_secret)
     out = records_dir(work_uri, annotations_uri, annotation_format, num_frames, val_fraction)
     result = convert_annotations(annotations_uri, annotation_format, out, num_frames, val_fraction)
     write_outputs(result, records.path)

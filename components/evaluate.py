@@ -13,7 +13,10 @@ def evaluate(
     features_uris: list,
     work_uri: str,
     run_id: str,
+    gpus: str,
     experiment: str,
+    platform_config: str,
+    platform_secret: str,
     metrics: Output[Metrics],
     report: Output[Markdown],
 ) -> str:
@@ -25,7 +28,10 @@ def evaluate(
         features_uris: The extract shards' feature prefixes.
         work_uri: Folder or prefix for all runs' data.
         run_id: The pipeline run's id; this run's data goes under ``<work_uri>/<run_id>``.
+        gpus: ``"1"``: evaluate on the task's GPU in bf16; ``"0"``: on the CPU in fp32.
         experiment: MLflow experiment.
+        platform_config: The platform ConfigMap (checked for, inside a cluster).
+        platform_secret: The platform Secret (checked for, inside a cluster).
         metrics: Evaluation metrics.
         report: The metrics and ten sample predictions.
 
@@ -41,10 +47,10 @@ def evaluate(
     )
     from videollm.storage import join
 
-    init_task(experiment)
+    init_task(experiment, platform_config, platform_secret)
     work = work_dir(work_uri, run_id)
     result = evaluate_checkpoint(
-        checkpoint_uri, records_uri, single_uri(features_uris), join(work, "eval")
+        checkpoint_uri, records_uri, single_uri(features_uris), join(work, "eval"), gpus
     )
     with open(report.path, "w") as f:
         f.write(result.report)

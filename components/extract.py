@@ -15,6 +15,8 @@ def extract(
     shard: int,
     num_shards: int,
     experiment: str,
+    platform_config: str,
+    platform_secret: str,
     features: Output[Dataset],
     metrics: Output[Metrics],
     report: Output[Markdown],
@@ -25,11 +27,13 @@ def extract(
         videos_uri: Folder or ``s3://`` prefix of the videos.
         work_uri: Folder or prefix for all runs' data. The features go under a key made
             from the videos, encoder and frames, so runs with the same ones share them.
-        encoder: Vision encoder (HF id or path).
+        encoder: Vision encoder (HF id, path or s3:// mirror).
         num_frames: Frames sampled per video.
         shard: This task's shard index.
         num_shards: Number of shards.
         experiment: MLflow experiment.
+        platform_config: The platform ConfigMap (checked for, inside a cluster).
+        platform_secret: The platform Secret (checked for, inside a cluster).
         features: Manifest of the shard's features (their URI).
         metrics: Videos done, skipped and failed; videos/s.
         report: Extraction failures, one row per video.
@@ -45,7 +49,7 @@ def extract(
         write_outputs,
     )
 
-    init_task(experiment)
+    init_task(experiment, platform_config, platform_secret)
     out = features_dir(work_uri, videos_uri, encoder, num_frames)
     result = extract_shard(videos_uri, out, encoder, num_frames, shard, num_shards)
     write_outputs(result, features.path, report.path)

@@ -12,6 +12,8 @@ def package(
     work_uri: str,
     run_id: str,
     experiment: str,
+    platform_config: str,
+    platform_secret: str,
     bento: Output[Model],
     report: Output[Markdown],
 ) -> str:
@@ -22,6 +24,8 @@ def package(
         work_uri: Folder or prefix for all runs' data.
         run_id: The pipeline run's id; this run's data goes under ``<work_uri>/<run_id>``.
         experiment: MLflow experiment.
+        platform_config: The platform ConfigMap (checked for, inside a cluster).
+        platform_secret: The platform Secret (checked for, inside a cluster).
         bento: Manifest of the Bento (archive URI, tag, MLflow labels).
         report: How to import and serve it.
 
@@ -31,7 +35,7 @@ def package(
     from videollm.pipeline.tasks import init_task, package_model, work_dir, write_outputs
     from videollm.storage import join
 
-    init_task(experiment)
+    init_task(experiment, platform_config, platform_secret)
     work = work_dir(work_uri, run_id)
     result = package_model(model_uri, join(work, "bento"))
     write_outputs(result, bento.path, report.path)

@@ -15,6 +15,8 @@ def plan_shards(
     work_uri: str,
     run_id: str,
     experiment: str,
+    platform_config: str,
+    platform_secret: str,
 ) -> list:
     """Fail fast on a bad parameter; otherwise plan the parallel extraction.
 
@@ -27,13 +29,15 @@ def plan_shards(
         work_uri: Folder or prefix under which this run's data goes.
         run_id: The pipeline run's id; the run's data goes under ``<work_uri>/<run_id>``.
         experiment: MLflow experiment.
+        platform_config: The platform ConfigMap (checked for, inside a cluster).
+        platform_secret: The platform Secret (checked for, inside a cluster).
 
     Returns:
         Shard indices, one extract task each.
     """
     from videollm.pipeline.tasks import init_task, plan_shards, work_dir
 
-    init_task(experiment)
+    init_task(experiment, platform_config, platform_secret)
     work_dir(work_uri, run_id)  # fails now, not later, when work_uri is empty
     return plan_shards(
         videos_uri, annotations_uri, annotation_format, num_shards, require_annotations

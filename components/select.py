@@ -9,6 +9,8 @@ from videollm.images import PIPELINE_IMAGE
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
 def select(
     experiment: str,
+    platform_config: str,
+    platform_secret: str,
     select_metric: str,
     registered_model_name: str,
     evaluated: str,
@@ -20,6 +22,8 @@ def select(
 
     Args:
         experiment: MLflow experiment whose runs compete.
+        platform_config: The platform ConfigMap (checked for, inside a cluster).
+        platform_secret: The platform Secret (checked for, inside a cluster).
         select_metric: Metric to maximise, e.g. ``val/exact_match``.
         registered_model_name: Registered model in the MLflow registry.
         evaluated: The evaluation prefix (orders this task after ``evaluate``).
@@ -32,7 +36,7 @@ def select(
     """
     from videollm.pipeline.tasks import init_task, log_metrics, select_model, write_outputs
 
-    init_task(experiment)
+    init_task(experiment, platform_config, platform_secret)
     result = select_model(experiment, select_metric, registered_model_name)
     write_outputs(result, champion.path, report.path)
     log_metrics(metrics, result)

@@ -6,18 +6,20 @@ videollm pipeline run --local --pipeline extract_only --param videos_uri=... --p
 from kfp import dsl, kubernetes
 
 from components import extract, plan_shards
-from pipelines.platform import with_platform
+from pipelines.platform import with_gpus, with_hf_cache, with_platform, with_resources
 from videollm.pipeline.platform import (
     EXTRACT_GPUS,
-    GPU_RESOURCE,
-    GPU_TOLERATION,
+    HF_CACHE_PVC,
+    HF_TOKEN_SECRET,
     PLATFORM_CONFIG,
     PLATFORM_SECRET,
 )
+from videollm.pipeline.sizing import EXTRACT_CPU, EXTRACT_MEMORY, TASK_CPU, TASK_MEMORY
 
 
 def extract_shards(
     plan: dsl.PipelineTask,
+    *,
     videos_uri: str,
     work_uri: str,
     encoder: str,
@@ -27,6 +29,10 @@ def extract_shards(
     experiment: str,
     platform_secret: str,
     platform_config: str,
+    cpu: str,
+    memory: str,
+    hf_cache_pvc: str,
+    hf_token_secret: str,
 ) -> dsl.PipelineTask:
     """The ParallelFor of extract tasks, one per shard, each on a GPU."""
     with dsl.ParallelFor(plan.output) as shard:
@@ -38,11 +44,14 @@ def extract_shards(
             shard=shard,
             num_shards=num_shards,
             experiment=experiment,
+            platform_config=platform_config,
+            platform_secret=platform_secret,
         )
         task.set_display_name("extract shard")
-        task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(EXTRACT_GPUS)
-        kubernetes.add_toleration(task, **GPU_TOLERATION)
+        with_gpus(task, EXTRACT_GPUS)
+        with_resources(task, cpu, memory)
         kubernetes.add_node_selector_json(task, node_selector)
+        with_hf_cache(task, hf_cache_pvc, hf_token_secret)
         with_platform(task, platform_secret, platform_config, cache=True)
     return task
 
@@ -61,21 +70,42 @@ def extract_only(
     experiment: str = "videollm",
     platform_secret: str = PLATFORM_SECRET,
     platform_config: str = PLATFORM_CONFIG,
+    extract_cpu: str = EXTRACT_CPU,
+    extract_memory: str = EXTRACT_MEMORY,
+    task_cpu: str = TASK_CPU,
+    task_memory: str = TASK_MEMORY,
+    hf_cache_pvc: str = HF_CACHE_PVC,
+    hf_token_secret: str = HF_TOKEN_SECRET,
+    istio_sidecar: bool = False,
+    kueue_queue: str = "",
 ) -> None:
     """Extract features only.
+
+    KFP takes only literals in pod labels and annotations, and cannot mount a PVC with an
+    empty name: ``istio_sidecar``, ``kueue_queue`` and an empty ``hf_cache_pvc`` or
+    ``hf_token_secret`` reach the task pods through ``videollm pipeline submit``, which
+    writes them into the package it uploads.
 
     Args:
         videos_uri: Folder or ``s3://`` prefix of the videos.
         work_uri: Where the features go (``<work_uri>/features/<key>``; ``finetune`` with the
             same videos, encoder and frames reuses them). Empty: ``s3://<the platform's
             bucket>/runs``.
-        encoder: Vision encoder (HF id or path).
+        encoder: Vision encoder (HF id, path or s3:// mirror).
         num_frames: Frames sampled per video.
         num_shards: Parallel extract tasks.
         extract_node_selector: Node labels for the extract tasks, e.g. a GPU type.
         experiment: MLflow experiment.
         platform_secret: Secret with S3/MLflow credentials.
         platform_config: ConfigMap with S3/MLflow endpoints.
+        extract_cpu: CPU request and limit of each extract task (1 GPU each).
+        extract_memory: Memory request and limit of each extract task.
+        task_cpu: CPU request and limit of ``plan_shards``.
+        task_memory: Memory request and limit of ``plan_shards``.
+        hf_cache_pvc: Hugging Face cache PVC of the extract tasks, at ``HF_HOME``.
+        hf_token_secret: Optional Secret with the Hub token (key ``HF_TOKEN``).
+        istio_sidecar: Let Istio inject its sidecar into the task pods.
+        kueue_queue: Kueue LocalQueue label for the extract pods (empty: none).
     """
     plan = plan_shards(
         videos_uri=videos_uri,
@@ -86,17 +116,24 @@ def extract_only(
         work_uri=work_uri,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         experiment=experiment,
+        platform_config=platform_config,
+        platform_secret=platform_secret,
     )
+    with_resources(plan, task_cpu, task_memory)
     with_platform(plan, platform_secret, platform_config, cache=False)
     extract_shards(
         plan,
-        videos_uri,
-        work_uri,
-        encoder,
-        num_frames,
-        num_shards,
-        extract_node_selector,
-        experiment,
-        platform_secret,
-        platform_config,
+        videos_uri=videos_uri,
+        work_uri=work_uri,
+        encoder=encoder,
+        num_frames=num_frames,
+        num_shards=num_shards,
+        node_selector=extract_node_selector,
+        experiment=experiment,
+        platform_secret=platform_secret,
+        platform_config=platform_config,
+        cpu=extract_cpu,
+        memory=extract_memory,
+        hf_cache_pvc=hf_cache_pvc,
+        hf_token_secret=hf_token_secret,
     )

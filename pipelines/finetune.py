@@ -4,19 +4,39 @@
     videollm pipeline run --local --param videos_uri=... --param annotations_uri=...
     videollm pipeline submit --host https://kfp.example.com --param ...
 
-The parameter names are the interface; the CLI sets them with ``--param name=value``.
+The parameter names are the interface; the CLI sets them with ``--param name=value``. The
+resource defaults fit the ``videochatgpt_7b`` recipe (see :mod:`videollm.pipeline.sizing`).
 """
 
 from kfp import dsl
 
 from components import convert, evaluate, package, plan_shards, select, train
 from pipelines.extract_only import extract_shards
-from pipelines.platform import with_platform
+from pipelines.platform import with_gpus, with_hf_cache, with_platform, with_resources
 from videollm.pipeline.platform import (
+    HF_CACHE_PVC,
+    HF_TOKEN_SECRET,
     PIPELINE_IMAGE,
     PLATFORM_CONFIG,
     PLATFORM_SECRET,
-    SERVICE_ACCOUNT,
+    TRAIN_RETRIES,
+    TRAIN_RETRY_BACKOFF,
+    TRAIN_RETRY_FACTOR,
+    TRAIN_RETRY_WINDOW,
+    TRAIN_SERVICE_ACCOUNT,
+)
+from videollm.pipeline.sizing import (
+    EVAL_CPU,
+    EVAL_GPUS,
+    EVAL_MEMORY,
+    EXTRACT_CPU,
+    EXTRACT_MEMORY,
+    TASK_CPU,
+    TASK_MEMORY,
+    TRAIN_CPU,
+    TRAIN_MEMORY,
+    TRAIN_TIMEOUT_HOURS,
+    TRAIN_TTL_HOURS,
 )
 
 
@@ -45,24 +65,44 @@ def finetune(
     deepspeed: str = "",
     launcher: str = "auto",
     image: str = PIPELINE_IMAGE,
-    service_account: str = SERVICE_ACCOUNT,
+    train_service_account: str = TRAIN_SERVICE_ACCOUNT,
     platform_secret: str = PLATFORM_SECRET,
     platform_config: str = PLATFORM_CONFIG,
     train_node_selector: dict = {},  # noqa: B006
     train_tolerations: list = [],  # noqa: B006
     image_pull_secrets: list = [],  # noqa: B006
-    train_timeout_s: int = 86400,
+    train_timeout_hours: float = TRAIN_TIMEOUT_HOURS,
+    train_ttl_hours: float = TRAIN_TTL_HOURS,
     delete_job_on_success: bool = True,
     package_bento: bool = True,
+    train_cpu: str = TRAIN_CPU,
+    train_memory: str = TRAIN_MEMORY,
+    extract_cpu: str = EXTRACT_CPU,
+    extract_memory: str = EXTRACT_MEMORY,
+    eval_gpus: str = EVAL_GPUS,
+    eval_cpu: str = EVAL_CPU,
+    eval_memory: str = EVAL_MEMORY,
+    task_cpu: str = TASK_CPU,
+    task_memory: str = TASK_MEMORY,
+    hf_cache_pvc: str = HF_CACHE_PVC,
+    hf_token_secret: str = HF_TOKEN_SECRET,
+    istio_sidecar: bool = False,
+    kueue_queue: str = "",
 ) -> None:
     """The whole fine-tuning flow.
+
+    KFP takes only literals in pod labels and annotations, and cannot mount a PVC with an
+    empty name: for the task pods, ``istio_sidecar``, ``kueue_queue`` and an empty
+    ``hf_cache_pvc`` or ``hf_token_secret`` take effect through ``videollm pipeline
+    submit``, which writes them into the package it uploads (the training pods get them in
+    every case).
 
     Args:
         videos_uri: Folder or ``s3://`` prefix of the videos.
         annotations_uri: Annotation file or folder.
         annotation_format: ``videochatgpt``, ``videoinstruct``, ``breakfast`` or ``jsonl``.
-        encoder: Vision encoder (HF id or path).
-        llm: Base LLM (HF id or path).
+        encoder: Vision encoder (HF id, path or s3:// mirror).
+        llm: Base LLM (HF id, path or s3:// mirror).
         recipe: Training preset or YAML path.
         num_frames: Frames sampled per video.
         num_shards: Parallel extract tasks.
@@ -73,23 +113,40 @@ def finetune(
         select_metric: Metric the champion is chosen on (higher is better).
         registered_model_name: Registered model in MLflow.
         work_uri: Where the data goes: ``<work_uri>/features|records/<key>`` (shared by runs
-            with the same inputs) and ``<work_uri>/<run id>/checkpoint|eval|bento``. Empty:
-            ``s3://<the platform's bucket>/runs``.
+            with the same inputs) and ``<work_uri>/<run id>/checkpoint|eval|bento|train-logs``.
+            Empty: ``s3://<the platform's bucket>/runs``.
         experiment: MLflow experiment.
         train_overrides: Extra ``key=value`` training overrides.
         deepspeed: ``""``, ``zero2`` or ``zero3``.
         launcher: ``auto``, ``local`` (torchrun) or ``pytorchjob``.
         image: Image of the PyTorchJob pods.
-        service_account: Service account of the PyTorchJob pods.
+        train_service_account: Service account of the PyTorchJob pods (the train task,
+            which creates the job, runs as KFP's own account).
         platform_secret: Secret with S3/MLflow credentials.
         platform_config: ConfigMap with S3/MLflow endpoints.
         train_node_selector: Node labels for the training pods.
         train_tolerations: Tolerations for the training pods.
         image_pull_secrets: Registry secrets for the training pods.
-        train_timeout_s: How long to wait for training.
+        train_timeout_hours: Deadline of the PyTorchJob (activeDeadlineSeconds); default 72.
+        train_ttl_hours: How long a finished PyTorchJob is kept; default 24.
         delete_job_on_success: Delete the PyTorchJob when it succeeds.
         package_bento: Build the champion's Bento at the end.
+        train_cpu: CPU request and limit of each training pod; default 32.
+        train_memory: Memory request and limit of each training pod; default 192Gi.
+        extract_cpu: CPU request and limit of each extract task (1 GPU each); default 8.
+        extract_memory: Memory request and limit of each extract task; default 32Gi.
+        eval_gpus: GPUs of the evaluate task: ``"1"`` (bf16) or ``"0"`` (CPU, fp32); a
+            string, as KFP reads a GPU count from a parameter only then; default 1.
+        eval_cpu: CPU request and limit of the evaluate task; default 8.
+        eval_memory: Memory request and limit of the evaluate task; default 48Gi.
+        task_cpu: CPU request and limit of the other tasks; default 1.
+        task_memory: Memory request and limit of the other tasks; default 4Gi.
+        hf_cache_pvc: Hugging Face cache PVC of the extract, train and evaluate pods.
+        hf_token_secret: Optional Secret with the Hub token (key ``HF_TOKEN``).
+        istio_sidecar: Let Istio inject its sidecar into the task and training pods.
+        kueue_queue: Kueue LocalQueue of the PyTorchJob and the extract pods (empty: none).
     """
+    platform = {"platform_config": platform_config, "platform_secret": platform_secret}
     plan = plan_shards(
         videos_uri=videos_uri,
         annotations_uri=annotations_uri,
@@ -99,20 +156,26 @@ def finetune(
         work_uri=work_uri,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         experiment=experiment,
+        **platform,
     )
+    with_resources(plan, task_cpu, task_memory)
     with_platform(plan, platform_secret, platform_config, cache=False)
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
     shards = extract_shards(
         plan,
-        videos_uri,
-        work_uri,
-        encoder,
-        num_frames,
-        num_shards,
-        extract_node_selector,
-        experiment,
-        platform_secret,
-        platform_config,
+        videos_uri=videos_uri,
+        work_uri=work_uri,
+        encoder=encoder,
+        num_frames=num_frames,
+        num_shards=num_shards,
+        node_selector=extract_node_selector,
+        experiment=experiment,
+        platform_secret=platform_secret,
+        platform_config=platform_config,
+        cpu=extract_cpu,
+        memory=extract_memory,
+        hf_cache_pvc=hf_cache_pvc,
+        hf_token_secret=hf_token_secret,
     )
 
     records = convert(
@@ -122,7 +185,9 @@ def finetune(
         num_frames=num_frames,
         val_fraction=val_fraction,
         experiment=experiment,
+        **platform,
     ).after(plan)
+    with_resources(records, task_cpu, task_memory)
     with_platform(records, platform_secret, platform_config, cache=True)
 
     trained = train(
@@ -138,16 +203,32 @@ def finetune(
         deepspeed=deepspeed,
         launcher=launcher,
         image=image,
-        service_account=service_account,
-        platform_secret=platform_secret,
-        platform_config=platform_config,
+        service_account=train_service_account,
         node_selector=train_node_selector,
         tolerations=train_tolerations,
         image_pull_secrets=image_pull_secrets,
-        timeout_s=train_timeout_s,
+        cpu=train_cpu,
+        memory=train_memory,
+        timeout_hours=train_timeout_hours,
+        ttl_hours=train_ttl_hours,
         delete_on_success=delete_job_on_success,
+        istio_sidecar=istio_sidecar,
+        kueue_queue=kueue_queue,
+        hf_cache_pvc=hf_cache_pvc,
+        hf_token_secret=hf_token_secret,
         experiment=experiment,
+        **platform,
     )
+    # A retry re-attaches to the run's job if it still runs (the job is named and labelled
+    # after the run) and replaces it if it failed; see videollm.pipeline.platform for why the
+    # retry window is this long.
+    trained.set_retry(
+        num_retries=TRAIN_RETRIES,
+        backoff_duration=TRAIN_RETRY_BACKOFF,
+        backoff_factor=TRAIN_RETRY_FACTOR,
+        backoff_max_duration=TRAIN_RETRY_WINDOW,
+    )
+    with_resources(trained, task_cpu, task_memory)
     with_platform(trained, platform_secret, platform_config, cache=False)
 
     evaluated = evaluate(
@@ -156,8 +237,13 @@ def finetune(
         features_uris=dsl.Collected(shards.outputs["Output"]),
         work_uri=work_uri,
         run_id=run_id,
+        gpus=eval_gpus,
         experiment=experiment,
+        **platform,
     )
+    with_gpus(evaluated, eval_gpus)
+    with_resources(evaluated, eval_cpu, eval_memory)
+    with_hf_cache(evaluated, hf_cache_pvc, hf_token_secret)
     with_platform(evaluated, platform_secret, platform_config, cache=False)
 
     champion = select(
@@ -165,7 +251,9 @@ def finetune(
         select_metric=select_metric,
         registered_model_name=registered_model_name,
         evaluated=evaluated.outputs["Output"],
+        **platform,
     )
+    with_resources(champion, task_cpu, task_memory)
     with_platform(champion, platform_secret, platform_config, cache=False)
 
     with dsl.If(package_bento == True):  # noqa: E712 (a KFP condition, not a Python bool)
@@ -174,5 +262,7 @@ def finetune(
             work_uri=work_uri,
             run_id=run_id,
             experiment=experiment,
+            **platform,
         )
+        with_resources(bento, task_cpu, task_memory)
         with_platform(bento, platform_secret, platform_config, cache=False)

@@ -549,9 +549,14 @@ def test_notes_explain_mlflow_the_endpoint_and_the_pipelines(template, tmp_path)
     assert re.search(r"curl .*-F video=@clip\.mp4 -F question=.* localhost:3000/chat", text)
     for compiled in ("pipelines/finetune.yaml", "pipelines/extract_only.yaml"):
         assert compiled in text and (REPO / compiled).is_file(), compiled
-    assert f"service_account = {platform.SERVICE_ACCOUNT}" in text
-    assert f"platform_config = {platform.PLATFORM_CONFIG}" in text
-    assert f"platform_secret = {platform.PLATFORM_SECRET}" in text
+    for param, name in (
+        ("train_service_account", platform.TRAIN_SERVICE_ACCOUNT),
+        ("platform_config", platform.PLATFORM_CONFIG),
+        ("platform_secret", platform.PLATFORM_SECRET),
+        ("hf_cache_pvc", platform.HF_CACHE_PVC),
+        ("hf_token_secret", platform.HF_TOKEN_SECRET),
+    ):
+        assert re.search(rf"^\s+{param} += {re.escape(name)}$", text, re.M), (param, text)
     # With auth on, the example sends the token (read from the Secret, not printed).
     token = ["--set", "inference.auth.enabled=true", "--set", "credentials.apiToken=tok-hidden"]
     auth = template("--show-only", "templates/notes.yaml", *token, chart=chart)

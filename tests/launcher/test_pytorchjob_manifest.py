@@ -17,6 +17,7 @@ from videollm.launcher.base import RUN_LABEL, TrainJobSpec
 from videollm.launcher.pytorchjob_manifest import build_pytorchjob, manifest_dict
 from videollm.launcher.pytorchjob_pod import COMMAND
 from videollm.pipeline.platform import HF_HOME, HF_TOKEN_KEY, ISTIO_INJECT
+from videollm.pipeline.platform import KUEUE_QUEUE_LABEL as KUEUE
 
 # shared/ sits next to the repository checkout.
 CRD_DIR = Path(__file__).parents[2].parent / "shared" / "k8s-crds"
@@ -126,7 +127,7 @@ def cluster_7b() -> TrainJobSpec:
         memory_limit="200Gi",
         namespace="ml-team",
         service_account="videollm-train",
-        labels={RUN_LABEL: "3f2a8c1e-5b7d-4e9a-a1c2-9d8e7f6a5b4c"},
+        labels={RUN_LABEL: "3f2a8c1e-5b7d-4e9a-a1c2-9d8e7f6a5b4c", KUEUE: "team-a"},
         pod_annotations={ISTIO_INJECT: "false"},
         env={"NCCL_DEBUG": "WARN"},
         active_deadline_s=48 * 3600,
@@ -339,6 +340,9 @@ def test_training_pods_are_locked_down() -> None:
         template = doc["spec"]["pytorchReplicaSpecs"][replica]["template"]
         assert template["metadata"]["annotations"] == {"sidecar.istio.io/inject": "false"}
         assert template["metadata"]["labels"][RUN_LABEL] == "3f2a8c1e-5b7d-4e9a-a1c2-9d8e7f6a5b4c"
+        # Kueue admits the job as a whole: its queue label is on the job, not on the pods.
+        assert KUEUE not in template["metadata"]["labels"]
+    assert doc["metadata"]["labels"][KUEUE] == "team-a"
 
 
 def test_hf_cache_volume_and_optional_token() -> None:

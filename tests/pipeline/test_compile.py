@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,21 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from videollm.errors import ConfigError
 from videollm.images import PIPELINE_IMAGE, image
+from videollm.pipeline import sizing
+from videollm.pipeline.platform import (
+    EXTRACT_GPUS,
+    GPU_RESOURCE,
+    HF_CACHE_PVC,
+    HF_HOME,
+    HF_HOME_ANNOTATION,
+    ISTIO_INJECT,
+    KUEUE_QUEUE_LABEL,
+    TRAIN_RETRIES,
+    TRAIN_SERVICE_ACCOUNT,
+)
+from videollm.pipeline.pod_settings import apply_pod_settings
 from videollm.pipeline.runner import compile_all, pipelines, source_dir, spec_tasks
 
 INTERFACE = {
@@ -106,3 +122,134 @@ def test_compile_for_another_registry(tmp_path):
         assert {e["container"]["image"] for e in executors} == {ours}, name
     params = _docs(tmp_path / "finetune.yaml")[0]["root"]["inputDefinitions"]["parameters"]
     assert params["image"]["defaultValue"] == ours  # the PyTorchJob pods' image too
+
+
+def _platform_executors(name: str) -> dict[str, dict]:
+    return _docs(source_dir() / f"{name}.yaml")[1]["platforms"]["kubernetes"]["deploymentSpec"][
+        "executors"
+    ]
+
+
+def _param(value: str) -> str:
+    """The pipeline parameter a resource placeholder reads (``{{$.inputs.parameters['x']}}``)."""
+    match = re.fullmatch(r"\{\{\$\.inputs\.parameters\['pipelinechannel--(\w+)'\]\}\}", value)
+    assert match, f"{value!r} is not read from a pipeline parameter"
+    return match.group(1)
+
+
+# Each executor's CPU/memory parameters, and the documented default they must have.
+RESOURCES = {
+    "exec-plan-shards": ("task_cpu", "task_memory"),
+    "exec-extract": ("extract_cpu", "extract_memory"),
+    "exec-convert": ("task_cpu", "task_memory"),
+    "exec-train": ("task_cpu", "task_memory"),
+    "exec-evaluate": ("eval_cpu", "eval_memory"),
+    "exec-select": ("task_cpu", "task_memory"),
+    "exec-package": ("task_cpu", "task_memory"),
+}
+DEFAULTS = {
+    "task_cpu": sizing.TASK_CPU, "task_memory": sizing.TASK_MEMORY,
+    "extract_cpu": sizing.EXTRACT_CPU, "extract_memory": sizing.EXTRACT_MEMORY,
+    "eval_cpu": sizing.EVAL_CPU, "eval_memory": sizing.EVAL_MEMORY,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["finetune", "extract_only"])
+def test_every_task_pod_keeps_istio_out_and_has_requests_and_limits(name):
+    spec = _docs(source_dir() / f"{name}.yaml")[0]
+    executors = spec["deploymentSpec"]["executors"]
+    platform = _platform_executors(name)
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(executors) == set(platform) and set(executors) <= set(RESOURCES)
+    for executor, body in executors.items():
+        metadata = platform[executor]["podMetadata"]
+        assert metadata["annotations"][ISTIO_INJECT] == "false", executor
+        assert metadata["labels"][ISTIO_INJECT] == "false", executor
+        resources = body["container"]["resources"]
+        cpu, memory = RESOURCES[executor]
+        for kind, param in (("Cpu", cpu), ("Memory", memory)):
+            for bound in ("Request", "Limit"):
+                assert _param(resources[f"resource{kind}{bound}"]) == param, executor
+            assert params[param]["defaultValue"] == DEFAULTS[param]
+
+
+def test_gpu_tasks_get_a_gpu_the_hf_cache_and_the_token():
+    executors = _docs(source_dir() / "finetune.yaml")[0]["deploymentSpec"]["executors"]
+    platform = _platform_executors("finetune")
+    extract_gpus = executors["exec-extract"]["container"]["resources"]["accelerator"]
+    assert extract_gpus["resourceCount"] == str(EXTRACT_GPUS)
+    eval_gpus = executors["exec-evaluate"]["container"]["resources"]["accelerator"]
+    assert _param(eval_gpus["resourceCount"]) == "eval_gpus"
+    for executor in ("exec-extract", "exec-evaluate"):
+        settings = platform[executor]
+        assert settings["tolerations"][0]["key"] == GPU_RESOURCE
+        [mount] = settings["pvcMount"]
+        assert mount["mountPath"] == HF_HOME
+        assert mount["pvcNameParameter"]["componentInputParameter"].endswith("hf_cache_pvc")
+        # HF_HOME comes from the pod's own annotation: a cluster-only setting kfp.local skips.
+        assert settings["podMetadata"]["annotations"][HF_HOME_ANNOTATION] == HF_HOME
+        [field] = settings["fieldPathAsEnv"]
+        assert field == {
+            "name": "HF_HOME",
+            "fieldPath": f"metadata.annotations['{HF_HOME_ANNOTATION}']",
+        }
+        [token] = [s for s in settings["secretAsEnv"] if s["keyToEnv"][0]["envVar"] == "HF_TOKEN"]
+        assert token["optional"] is True
+        assert token["secretNameParameter"]["componentInputParameter"].endswith("hf_token_secret")
+    for executor in set(platform) - {"exec-extract", "exec-evaluate"}:
+        assert "pvcMount" not in platform[executor], executor
+
+
+def test_train_task_retries_with_backoff_and_hands_its_settings_to_the_job():
+    spec = _docs(source_dir() / "finetune.yaml")[0]
+    tasks = spec_tasks(spec)
+    policy = tasks["train"]["retryPolicy"]
+    assert policy["maxRetryCount"] == TRAIN_RETRIES and policy["backoffFactor"] > 1
+    # Argo counts the window from the first attempt: it must hold every attempt at full length.
+    window = int(policy["backoffMaxDuration"].rstrip("s"))
+    assert window >= (TRAIN_RETRIES + 1) * sizing.TRAIN_TIMEOUT_HOURS * 3600
+    assert [n for n, t in tasks.items() if "retryPolicy" in t] == ["train"]
+    wiring = {
+        "service_account": "train_service_account", "cpu": "train_cpu",
+        "memory": "train_memory", "timeout_hours": "train_timeout_hours",
+        "ttl_hours": "train_ttl_hours", "istio_sidecar": "istio_sidecar",
+        "kueue_queue": "kueue_queue", "hf_cache_pvc": "hf_cache_pvc",
+        "hf_token_secret": "hf_token_secret",
+    }  # fmt: skip
+    inputs = tasks["train"]["inputs"]["parameters"]
+    for arg, param in wiring.items():
+        assert inputs[arg] == {"componentInputParameter": param}, arg
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert params["train_service_account"]["defaultValue"] == TRAIN_SERVICE_ACCOUNT
+    assert params["train_timeout_hours"]["defaultValue"] == sizing.TRAIN_TIMEOUT_HOURS
+    assert params["train_ttl_hours"]["defaultValue"] == sizing.TRAIN_TTL_HOURS
+    assert params["hf_cache_pvc"]["defaultValue"] == HF_CACHE_PVC
+    assert params["eval_gpus"]["defaultValue"] == sizing.EVAL_GPUS
+    assert "train_timeout_s" not in params and "service_account" not in params
+
+
+@pytest.mark.parametrize("name", ["finetune", "extract_only"])
+def test_submit_time_pod_settings_rewrite_only_what_kfp_takes_as_literals(name):
+    spec, *platform = copy.deepcopy(_docs(source_dir() / f"{name}.yaml"))
+    executors = platform[0]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    untouched = copy.deepcopy(executors)
+    apply_pod_settings(spec, platform, {})  # the defaults: what was compiled
+    assert executors == untouched
+
+    apply_pod_settings(spec, platform, {"kueue_queue": "team-a", "istio_sidecar": True})
+    assert executors["exec-extract"]["podMetadata"]["labels"] == {KUEUE_QUEUE_LABEL: "team-a"}
+    for executor, settings in executors.items():
+        assert ISTIO_INJECT not in settings["podMetadata"].get("annotations", {}), executor
+        if executor != "exec-extract":
+            assert settings["podMetadata"].get("labels", {}) == {}, executor
+
+    apply_pod_settings(spec, platform, {"hf_cache_pvc": "", "hf_token_secret": ""})
+    extract = executors["exec-extract"]
+    assert "pvcMount" not in extract and "fieldPathAsEnv" not in extract
+    assert HF_HOME_ANNOTATION not in extract["podMetadata"].get("annotations", {})
+    [platform_secret] = extract["secretAsEnv"]  # the platform Secret stays, the token goes
+    assert platform_secret["secretNameParameter"]["componentInputParameter"].endswith(
+        "platform_secret"
+    )
+    with pytest.raises(ConfigError, match="kueue_queue: 'a queue' is not a valid"):
+        apply_pod_settings(spec, platform, {"kueue_queue": "a queue"})

@@ -103,3 +103,5 @@ def test_the_pipeline_reads_and_writes_s3(
     assert any(k.startswith("pipeline/records/") and k.endswith("/train.jsonl") for k in keys)
     for part in ("checkpoint/model.safetensors", "eval/predictions.jsonl"):
         assert any(k.endswith(part) for k in keys), part
+    # The master's log is kept beside the checkpoint (in the bucket), not only in KFP.
+    assert any("/train-logs/videollm-" in k and k.endswith(".log") for k in keys)

@@ -16,7 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from videollm.pipeline.runner import spec_tasks
+from videollm.errors import EXIT_CONFIG
+from videollm.pipeline.platform import ISTIO_INJECT, KUEUE_QUEUE_LABEL
+from videollm.pipeline.runner import get_pipeline, parse_params, spec_tasks, submit
 
 REPLIES = {
     ("GET", "/apis/v2beta1/healthz"): {"commit_sha": "abc", "tag_name": "2.4.0"},
@@ -104,6 +106,23 @@ def test_submit_refuses_a_bad_parameter_before_calling_the_server(kfp_api):
            "--param", "videos_uri=x", "--param", "annotations_uri=y",
            "--param", "num_shards=lots"]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1
+    assert done.returncode == EXIT_CONFIG
     assert "num_shards='lots': not a valid Integer" in done.stderr
     assert received == []
+
+
+def test_submit_writes_the_literal_only_pod_settings_into_the_package(kfp_api):
+    host, received = kfp_api
+    items = ["videos_uri=s3://d/videos", "annotations_uri=s3://d/qa.json"]
+    items += ["kueue_queue=team-a", "hf_cache_pvc="]
+    submit("finetune", parse_params(get_pipeline("finetune"), items), host)  # in-process: fast
+    [run] = [body for method, path, body in received if path == "/apis/v2beta1/runs"]
+    platform = run["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]
+    executors = platform["deploymentSpec"]["executors"]
+    extract, evaluate = executors["exec-extract"], executors["exec-evaluate"]
+    assert extract["podMetadata"]["labels"][KUEUE_QUEUE_LABEL] == "team-a"
+    assert KUEUE_QUEUE_LABEL not in evaluate["podMetadata"]["labels"]
+    assert "pvcMount" not in extract and "pvcMount" not in evaluate  # KFP refuses an empty name
+    assert evaluate["podMetadata"]["annotations"] == {ISTIO_INJECT: "false"}  # Istio still out
+    params = run["runtime_config"]["parameters"]
+    assert params["kueue_queue"] == "team-a" and params["hf_cache_pvc"] == ""  # the job gets them

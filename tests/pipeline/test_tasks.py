@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ from videollm.pipeline.tasks import (
     single_uri,
     work_dir,
 )
-from videollm.pipeline.train_task import TrainTaskArgs, dns_name, job_spec
+from videollm.pipeline.train_task import WATCH_GRACE_S, TrainTaskArgs, dns_name, job_spec
 
 
 def test_plan_shards_caps_at_the_number_of_videos(colour_data):
@@ -146,21 +147,83 @@ class _Recorded:
         return self.result
 
 
-def test_train_task_fails_with_the_jobs_reason_and_keeps_its_yaml():
+def test_train_task_fails_with_the_jobs_reason_and_keeps_the_masters_log(tmp_path):
     from videollm.launcher.base import LaunchResult
     from videollm.pipeline.train_task import run_train_task
 
-    args = TrainTaskArgs(records_uri="r", features_uri="f", checkpoint_uri="c", llm="m")
-    failed = _Recorded(LaunchResult(False, reason="PyTorchJobFailed: 1 Master replica(s) failed."))
-    with pytest.raises(VideoLLMError, match="videollm-train failed: PyTorchJobFailed: 1 Master"):
+    work = tmp_path / "runs" / "run-7"
+    args = TrainTaskArgs("r", "f", str(work / "checkpoint"), "m")
+    log = "step 1 loss 2.3\nValueError: model.llm: no such model\n"
+    reason = "PyTorchJobFailed: 1 Master replica(s) failed."
+    failed = _Recorded(LaunchResult(False, reason=reason, logs=log))
+    with pytest.raises(VideoLLMError, match="run-7 failed: PyTorchJobFailed: 1 Master") as err:
         run_train_task(args, failed)
+    # KFP uploads no artifact of a failed task: the log must be in the run's folder, named.
+    [kept] = (work / "train-logs").glob("videollm-run-7-*.log")
+    assert kept.read_text() == log and f"the master's log is at {kept}" in str(err.value)
+
     manifest = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob"}
-    ok = _Recorded(LaunchResult(True, manifest=manifest))
-    result, job_yaml = run_train_task(args, ok)
-    assert "kind: PyTorchJob" in job_yaml and result.uri == "c"
-    assert ok.specs[0].args[0] == "train"
+    ok = _Recorded(LaunchResult(True, manifest=manifest, logs="step 9 loss 0.1\n"))
+    done = run_train_task(args, ok)
+    assert "kind: PyTorchJob" in done.job_yaml and done.result.uri == args.checkpoint_uri
+    assert done.log == "step 9 loss 0.1\n" and ok.specs[0].args[0] == "train"
+    assert Path(done.result.manifest["log"]).read_text() == done.log
+
+    # No log read (e.g. no RBAC on pods/log): the error says so instead of naming a file.
+    with pytest.raises(VideoLLMError, match="failed: OOM; no log of it was kept"):
+        run_train_task(args, _Recorded(LaunchResult(False, reason="OOM")))
     with pytest.raises(VideoLLMError, match="launcher: 'slurm' is not one of"):
         run_train_task(TrainTaskArgs("r", "f", "c", "m", launcher="slurm"))
+
+
+def test_a_failed_job_still_fails_when_its_log_cannot_be_kept(tmp_path):
+    from videollm.launcher.base import LaunchResult
+    from videollm.pipeline.train_task import run_train_task
+
+    blocker = tmp_path / "run"
+    blocker.write_text("a file where the run folder should be")
+    args = TrainTaskArgs("r", "f", str(blocker / "checkpoint"), "m")
+    failed = _Recorded(LaunchResult(False, reason="Evicted", logs="last line\n"))
+    with pytest.raises(VideoLLMError, match="failed: Evicted; no log of it was kept"):
+        run_train_task(args, failed)
+
+
+def test_job_spec_bounds_the_job_and_ties_it_to_the_run():
+    from videollm.launcher.base import RUN_LABEL
+    from videollm.pipeline.platform import ISTIO_INJECT, KUEUE_QUEUE_LABEL
+
+    args = TrainTaskArgs(
+        records_uri="r", features_uri="f", checkpoint_uri="s3://w/runs/1f0c-77/checkpoint",
+        llm="m", namespace="ml", service_account="videollm-train", cpu="32", memory="192Gi",
+        timeout_hours=1.5, ttl_hours=24, kueue_queue="team-a", hf_cache_pvc="hf",
+        hf_token_secret="hf-token",
+    )  # fmt: skip
+    spec = job_spec(args)
+    assert (spec.active_deadline_s, spec.ttl_after_finished_s) == (5400, 86400)
+    assert spec.labels == {RUN_LABEL: "1f0c-77", KUEUE_QUEUE_LABEL: "team-a"}
+    assert spec.pod_annotations == {ISTIO_INJECT: "false"}
+    assert spec.service_account == "videollm-train" and spec.name == "videollm-1f0c-77"
+    # One value each: the manifest makes the limit equal to the request.
+    assert (spec.cpu, spec.memory, spec.cpu_limit, spec.memory_limit) == ("32", "192Gi", None, None)
+    assert (spec.hf_cache_pvc, spec.hf_token_secret) == ("hf", "hf-token")
+
+    sidecar = job_spec(TrainTaskArgs("r", "f", "c", "m", istio_sidecar=True, ttl_hours=0))
+    assert sidecar.pod_annotations == {} and sidecar.ttl_after_finished_s == 0
+    assert KUEUE_QUEUE_LABEL not in sidecar.labels and sidecar.cpu is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"timeout_hours": 0}, "train_timeout_hours: must be at least 1 s"),
+        ({"timeout_hours": float("nan")}, "train_timeout_hours: expected a number of hours"),
+        ({"ttl_hours": -1}, "train_ttl_hours: must be at least 0 s"),
+        ({"kueue_queue": "team a"}, "kueue_queue: 'team a' is not a valid Kubernetes label"),
+    ],
+)
+def test_job_spec_refuses_bad_bounds_by_name(change, message):
+    with pytest.raises(ConfigError, match=message):
+        job_spec(TrainTaskArgs("r", "f", "c", "m", **change))
 
 
 def test_auto_launcher_is_a_pytorchjob_inside_a_cluster_and_torchrun_outside(monkeypatch):
@@ -172,4 +235,7 @@ def test_auto_launcher_is_a_pytorchjob_inside_a_cluster_and_torchrun_outside(mon
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     assert isinstance(pick_launcher(args), TorchrunLauncher)
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
-    assert isinstance(pick_launcher(args), PyTorchJobLauncher)
+    watcher = pick_launcher(TrainTaskArgs("r", "f", "c", "m", timeout_hours=2))
+    assert isinstance(watcher, PyTorchJobLauncher)
+    # The watcher outwaits the job's own deadline, so the operator's DeadlineExceeded comes first.
+    assert watcher.timeout_s == 2 * 3600 + WATCH_GRACE_S

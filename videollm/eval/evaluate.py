@@ -77,6 +77,24 @@ def questions_of(record: dict) -> list[dict]:
     return items
 
 
+def check_device(device: str) -> None:
+    """Refuse ``cuda`` where no GPU is visible, before minutes of loading a 7B model.
+
+    (On a GPU the model loads in bf16 where the card supports it, fp32 elsewhere:
+    :func:`videollm.model.video_llm.default_dtype`.)
+
+    Raises:
+        ConfigError: a CUDA device was asked for and CUDA is not available.
+    """
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device: {device!r}, but no CUDA GPU is visible here (no GPU in this pod or "
+            "machine?); use device=cpu, or eval_gpus=0 in the pipeline"
+        )
+
+
 def evaluate(cfg: EvalConfig) -> dict[str, float]:
     """Generate predictions for ``cfg.records`` and write predictions and metrics to ``cfg.out``.
 
@@ -94,6 +112,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, float]:
             "split?); give --allow-empty to accept that"
         )
     check_int(cfg.batch_size, 1, "batch_size")
+    check_device(cfg.device)
     model = VideoLLM.from_checkpoint(cfg.checkpoint, device=cfg.device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

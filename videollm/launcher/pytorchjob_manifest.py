@@ -39,6 +39,10 @@ BACKOFF_LIMIT = 3
 RESTART_POLICY = "ExitCode"
 _INT32_MAX = 2**31 - 1
 
+#: Labels that belong on the job and not on its pods: Kueue admits the PyTorchJob as one
+#: workload; the queue label on its pods too would make Kueue's pod integration (where it is
+#: enabled) gate each pod as a workload of its own.
+JOB_ONLY_LABELS = frozenset({"kueue.x-k8s.io/queue-name"})
 # The operator validates job names as DNS-1035 labels (services are named after them).
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -63,9 +67,10 @@ def build_pytorchjob(
     """
     _check_spec(spec)
     labels = {**spec.labels, **MANAGED_BY}
-    replica_specs = {"Master": _replica_spec(spec, 1, labels)}
+    pod_labels = {k: v for k, v in labels.items() if k not in JOB_ONLY_LABELS}
+    replica_specs = {"Master": _replica_spec(spec, 1, pod_labels)}
     if spec.num_workers > 1:
-        replica_specs["Worker"] = _replica_spec(spec, spec.num_workers - 1, labels)
+        replica_specs["Worker"] = _replica_spec(spec, spec.num_workers - 1, pod_labels)
     return models.KubeflowOrgV1PyTorchJob(
         api_version=API_VERSION,
         kind=KIND,

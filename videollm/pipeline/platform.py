@@ -8,7 +8,7 @@ release named ``videollm`` these are the defaults below. Each is also a pipeline
 from __future__ import annotations
 
 from videollm.images import PIPELINE_IMAGE
-from videollm.launcher.base import GPU_RESOURCE
+from videollm.launcher.base import GPU_RESOURCE, RUN_LABEL
 
 PLATFORM_CONFIG = "videollm-platform"
 PLATFORM_SECRET = "videollm-credentials"
@@ -22,6 +22,8 @@ HF_CACHE_PVC = "videollm-hf-cache"
 HF_HOME = "/var/cache/huggingface"
 HF_TOKEN_SECRET = "videollm-hf-token"
 HF_TOKEN_KEY = "HF_TOKEN"
+#: Pod annotation from which the pipeline tasks read HF_HOME (downward API: cluster pods only).
+HF_HOME_ANNOTATION = "videollm.io/hf-home"
 #: Annotation that keeps Istio's sidecar out of batch pods (it would keep them running forever).
 ISTIO_INJECT = "sidecar.istio.io/inject"
 
@@ -43,10 +45,34 @@ SECRET_KEYS = (
     "MLFLOW_TRACKING_PASSWORD",
 )
 
-#: Accelerator of the GPU tasks (extraction) and the node label/taint GPU nodes carry.
-#: GPUs per extract task (a literal: kfp.local cannot resolve a parameter inside ParallelFor).
+#: GPUs per extract task: the 0.3B-parameter encoder needs no more.
 EXTRACT_GPUS = 1
+#: The taint GPU nodes carry; GPU tasks (extract, evaluate) tolerate it.
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+#: Kueue's queue label, on the PyTorchJob and the extract pods when ``kueue_queue`` is set.
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+
+#: The train task's KFP retry policy (literals: KFP takes no parameters there). Argo counts
+#: the retry window from the first attempt's start and also ends a retried pod at its close,
+#: so it must outlast every attempt: 14 days is 3 attempts of the default 72 h timeout and more.
+TRAIN_RETRIES = 2
+TRAIN_RETRY_BACKOFF = "120s"
+TRAIN_RETRY_FACTOR = 2.0
+TRAIN_RETRY_WINDOW = "1209600s"
+
+#: Where Kubernetes mounts a pod's service account (its namespace file is read here).
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def current_namespace() -> str:
+    """The pod's own namespace (from its service account), else ``default``."""
+    try:
+        with open(f"{SERVICE_ACCOUNT_DIR}/namespace") as f:
+            return f.read().strip()
+    except OSError:
+        return "default"
+
 
 __all__ = [
     "CONFIG_KEYS",
@@ -55,13 +81,21 @@ __all__ = [
     "GPU_TOLERATION",
     "HF_CACHE_PVC",
     "HF_HOME",
+    "HF_HOME_ANNOTATION",
     "HF_TOKEN_KEY",
     "HF_TOKEN_SECRET",
     "ISTIO_INJECT",
+    "KUEUE_QUEUE_LABEL",
     "PIPELINE_IMAGE",
     "PLATFORM_CONFIG",
     "PLATFORM_SECRET",
+    "RUN_LABEL",
     "SECRET_KEYS",
     "SERVICE_ACCOUNT",
+    "TRAIN_RETRIES",
+    "TRAIN_RETRY_BACKOFF",
+    "TRAIN_RETRY_FACTOR",
+    "TRAIN_RETRY_WINDOW",
     "TRAIN_SERVICE_ACCOUNT",
+    "current_namespace",
 ]

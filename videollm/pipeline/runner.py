@@ -110,8 +110,9 @@ def run_local(name: str, params: dict[str, Any], out: str | Path) -> LocalRun:
 
     Each task runs as a subprocess of this Python (no containers; ``base_image`` and Kubernetes
     settings are ignored). Unless given, data goes under ``out/work``, MLflow to
-    ``MLFLOW_TRACKING_URI`` (default ``mlflow.db`` in the working directory) and training runs
-    under ``torchrun`` here.
+    ``MLFLOW_TRACKING_URI`` (default ``mlflow.db`` in the working directory), training runs
+    under ``torchrun`` here, evaluation on this machine's GPU if it has one, and no platform
+    ConfigMap or Secret is expected (empty names: the tasks check for none, even in a pod).
 
     Raises:
         VideoLLMError: a task failed (its log is above, in the output).
@@ -125,12 +126,15 @@ def run_local(name: str, params: dict[str, Any], out: str | Path) -> LocalRun:
     inputs = pipeline.component_spec.inputs or {}
     params = dict(params)
     params.setdefault("work_uri", str(out / "work"))
+    for key in ("platform_config", "platform_secret"):
+        params.setdefault(key, "")
     if "launcher" in inputs:
         import torch
 
         params.setdefault("launcher", "local")
         # One process per local GPU, or one CPU process: not the cluster default of 8 GPUs.
         params.setdefault("gpus_per_worker", torch.cuda.device_count())
+        params.setdefault("eval_gpus", "1" if torch.cuda.is_available() else "0")
     # Pin the store for every task (default: mlflow.db in the working directory, as the CLI).
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri()
     # Create the tracking store's tables now: parallel tasks racing to create them would fail.
@@ -218,16 +222,24 @@ def submit(
     import datetime
 
     import kfp
+    import yaml
+
+    from videollm.pipeline.pod_settings import apply_pod_settings
 
     run_name = run_name or f"{name} {datetime.datetime.now():%Y-%m-%d %H-%M-%S}"
     client = kfp.Client(host=host, namespace=namespace)
     with tempfile.TemporaryDirectory() as tmp:
         package = Path(tmp) / f"{name}.yaml"
         kfp.compiler.Compiler().compile(get_pipeline(name), str(package))
+        spec, *platform = list(yaml.safe_load_all(package.read_text()))
         if enable_caching is not None:
             # kfp 2.17's own enable_caching override only reaches the top-level tasks, not
             # the extract tasks inside the ParallelFor: set it on every task here.
-            _set_caching(package, enable_caching)
+            for task in spec_tasks(spec).values():
+                task["cachingOptions"] = {"enableCache": enable_caching}
+        # Pod labels, annotations and PVC mounts take no parameters in KFP: written per run.
+        apply_pod_settings(spec, platform, params)
+        package.write_text(yaml.safe_dump_all([spec, *platform], sort_keys=False))
         result = client.create_run_from_pipeline_package(
             str(package), arguments=params, run_name=run_name, experiment_name=experiment
         )
@@ -240,13 +252,3 @@ def spec_tasks(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     dags = [spec["root"]["dag"]]
     dags += [c["dag"] for c in spec.get("components", {}).values() if "dag" in c]
     return {name: task for dag in dags for name, task in dag["tasks"].items()}
-
-
-def _set_caching(package: Path, enable: bool) -> None:
-    """Turn caching on or off for every task of a compiled pipeline, nested DAGs included."""
-    import yaml
-
-    spec, *platform = list(yaml.safe_load_all(package.read_text()))
-    for task in spec_tasks(spec).values():
-        task["cachingOptions"] = {"enableCache": enable}
-    package.write_text(yaml.safe_dump_all([spec, *platform], sort_keys=False))

@@ -49,11 +49,18 @@ class TaskResult:
         self.manifest = {"uri": self.uri, **self.manifest}
 
 
-def init_task(experiment: str) -> None:
-    """Per-task set-up: INFO logs to the task's log, and the run's MLflow experiment."""
-    import os
+def init_task(experiment: str, platform_config: str, platform_secret: str) -> None:
+    """Per-task set-up: INFO logs to the task's log, a check that the platform ConfigMap and
+    Secret reached the pod (:func:`~videollm.pipeline.preflight.check_platform`), and the
+    run's MLflow experiment.
+
+    Raises:
+        ConfigError: inside a cluster, the ConfigMap or Secret is missing or incomplete.
+    """
+    from videollm.pipeline.preflight import check_platform
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    check_platform(platform_config, platform_secret)
     if experiment:
         os.environ["MLFLOW_EXPERIMENT_NAME"] = experiment
 
@@ -254,18 +261,32 @@ def convert_annotations(
 
 
 def evaluate_checkpoint(
-    checkpoint_uri: str, records_uri: str, features_uri: str, eval_uri: str
+    checkpoint_uri: str,
+    records_uri: str,
+    features_uri: str,
+    eval_uri: str,
+    gpus: int | str = 0,
 ) -> TaskResult:
-    """Evaluate on the validation split; the report shows sample predictions."""
+    """Evaluate on the validation split; the report shows sample predictions.
+
+    Args:
+        gpus: 1 evaluates on the GPU (bf16 where the card supports it), 0 on the CPU (fp32).
+
+    Raises:
+        ConfigError: ``gpus`` is neither 0 nor 1 (one model replica uses one GPU).
+    """
     from videollm.config import load_config
     from videollm.eval.evaluate import EvalConfig
     from videollm.steps import run_evaluate, stage_in
 
+    if str(gpus).strip() not in ("0", "1"):
+        raise ConfigError(f"eval_gpus: 0 (CPU) or 1 (one GPU), got {gpus!r}")
     flags = {
         "checkpoint": checkpoint_uri,
         "records": join(records_uri, "val.jsonl"),
         "features": features_uri,
         "out": eval_uri,
+        "device": "cuda" if str(gpus).strip() == "1" else "cpu",
     }
     metrics = run_evaluate(load_config(EvalConfig, flags=flags))
     predictions = stage_in(join(eval_uri, "predictions.jsonl"))

@@ -7,20 +7,37 @@ command runs under ``torchrun`` on this machine. Either way the checkpoint lands
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
-from videollm.errors import VideoLLMError
+from videollm.errors import ConfigError, StorageError, VideoLLMError
 from videollm.launcher.base import Launcher, TrainJobSpec
+from videollm.pipeline.platform import (
+    ISTIO_INJECT,
+    KUEUE_QUEUE_LABEL,
+    RUN_LABEL,
+    current_namespace,
+)
+from videollm.pipeline.sizing import TRAIN_TIMEOUT_HOURS, TRAIN_TTL_HOURS
 from videollm.pipeline.tasks import TaskResult
+from videollm.storage import join
 
 logger = logging.getLogger(__name__)
+
+#: The watcher waits this much longer than the job's deadline, so the operator's own
+#: ``DeadlineExceeded`` normally ends a hung job and the watcher only backs it up.
+WATCH_GRACE_S = 600
+#: Folder beside the checkpoint (``<work_uri>/<run>/train-logs``) where the master's log goes.
+LOG_FOLDER = "train-logs"
+# Kubernetes label values: at most 63 characters, alphanumerics, '-', '_', '.' inside.
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 
 @dataclass
@@ -42,14 +59,24 @@ class TrainTaskArgs:
             folder that holds the checkpoint (the pipeline run's work folder).
         image: Image of the training pods.
         namespace: Namespace of the job; defaults to the pod's own.
-        service_account: Service account of the training pods.
+        service_account: Service account of the training pods (their own, not the one of
+            the task that creates the job).
         platform_secret: Secret with S3/MLflow credentials, as env in the pods.
         platform_config: ConfigMap with S3/MLflow endpoints, as env in the pods.
         node_selector: Node labels for the training pods.
         tolerations: Tolerations for the training pods.
         image_pull_secrets: Registry secrets.
-        timeout_s: How long to wait for the job.
+        cpu: CPU request and limit per training pod (``""``: unset).
+        memory: Memory request and limit per training pod (``""``: unset).
+        timeout_hours: The job's deadline (``runPolicy.activeDeadlineSeconds``); the task
+            waits :data:`WATCH_GRACE_S` longer before it deletes the job itself.
+        ttl_hours: How long the operator keeps a finished job (``ttlSecondsAfterFinished``).
         delete_on_success: Delete the PyTorchJob when it succeeds.
+        istio_sidecar: Let Istio inject its sidecar into the training pods (off by default:
+            a sidecar keeps a finished pod running, so the job never ends).
+        kueue_queue: Kueue ``LocalQueue`` for the job (``""``: none).
+        hf_cache_pvc: PersistentVolumeClaim mounted as the Hugging Face cache (``""``: none).
+        hf_token_secret: Secret with the Hub token as ``HF_TOKEN`` (``""``: none).
     """
 
     records_uri: str
@@ -71,8 +98,29 @@ class TrainTaskArgs:
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: list[dict[str, Any]] = field(default_factory=list)
     image_pull_secrets: list[str] = field(default_factory=list)
-    timeout_s: int = 24 * 3600
+    cpu: str = ""
+    memory: str = ""
+    timeout_hours: float = TRAIN_TIMEOUT_HOURS
+    ttl_hours: float = TRAIN_TTL_HOURS
     delete_on_success: bool = True
+    istio_sidecar: bool = False
+    kueue_queue: str = ""
+    hf_cache_pvc: str = ""
+    hf_token_secret: str = ""
+
+
+class TrainOutput(NamedTuple):
+    """What a successful train task returns.
+
+    Attributes:
+        result: Checkpoint URI, the run's final metrics and the manifest.
+        job_yaml: The submitted PyTorchJob as YAML (a comment for a local run).
+        log: The tail of the master's log (or of torchrun's output).
+    """
+
+    result: TaskResult
+    job_yaml: str
+    log: str
 
 
 def job_spec(args: TrainTaskArgs) -> TrainJobSpec:
@@ -94,12 +142,20 @@ def job_spec(args: TrainTaskArgs) -> TrainJobSpec:
     if args.deepspeed:
         overrides.append(f"train.deepspeed={args.deepspeed}")
     env = {k: os.environ[k] for k in ("MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID") if k in os.environ}
+    run = run_name(args.checkpoint_uri)
+    # The run label lets a retried task find this run's job; the name alone is not enough
+    # (a user-chosen job_name may be reused across runs).
+    labels = {RUN_LABEL: label_value(run)}
+    if args.kueue_queue:
+        labels[KUEUE_QUEUE_LABEL] = checked_label("kueue_queue", args.kueue_queue)
     return TrainJobSpec(
-        name=dns_name(args.job_name or f"videollm-{run_name(args.checkpoint_uri)}"),
+        name=dns_name(args.job_name or f"videollm-{run}"),
         args=cmd + overrides,
         image=args.image,
         num_workers=args.num_workers,
         gpus_per_worker=args.gpus_per_worker,
+        cpu=args.cpu or None,
+        memory=args.memory or None,
         namespace=args.namespace or current_namespace(),
         service_account=args.service_account or None,
         node_selector=args.node_selector,
@@ -108,7 +164,41 @@ def job_spec(args: TrainTaskArgs) -> TrainJobSpec:
         env=env,
         env_from_secrets=[args.platform_secret] if args.platform_secret else [],
         env_from_config_maps=[args.platform_config] if args.platform_config else [],
+        labels=labels,
+        pod_annotations={} if args.istio_sidecar else {ISTIO_INJECT: "false"},
+        active_deadline_s=hours_to_s("train_timeout_hours", args.timeout_hours, minimum=1),
+        ttl_after_finished_s=hours_to_s("train_ttl_hours", args.ttl_hours, minimum=0),
+        hf_cache_pvc=args.hf_cache_pvc,
+        hf_token_secret=args.hf_token_secret,
     )
+
+
+def hours_to_s(name: str, hours: float, minimum: int) -> int:
+    """Whole seconds of ``hours``, refusing fewer than ``minimum`` (or not a number)."""
+    try:
+        seconds = round(float(hours) * 3600)
+    except (TypeError, ValueError, OverflowError):  # nan and inf too
+        raise ConfigError(f"{name}: expected a number of hours, got {hours!r}") from None
+    if seconds < minimum:
+        raise ConfigError(f"{name}: must be at least {minimum} s, got {hours!r} h")
+    return seconds
+
+
+def label_value(text: str) -> str:
+    """``text`` as a valid Kubernetes label value (other characters become ``-``)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", text)[:63]
+    return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", cleaned)
+
+
+def checked_label(name: str, value: str) -> str:
+    """``value`` if it is a valid label value (a queue name must match exactly, so it is not
+    cleaned up), else a :class:`ConfigError` naming ``name``."""
+    if not _LABEL_VALUE.match(value):
+        raise ConfigError(
+            f"{name}: {value!r} is not a valid Kubernetes label value (at most 63 letters, "
+            "digits, '-', '_' or '.', starting and ending with a letter or digit)"
+        )
+    return value
 
 
 def pick_launcher(args: TrainTaskArgs) -> Launcher:
@@ -123,33 +213,76 @@ def pick_launcher(args: TrainTaskArgs) -> Launcher:
     if kind == "pytorchjob":
         from videollm.launcher.pytorchjob import PyTorchJobLauncher
 
+        deadline_s = hours_to_s("train_timeout_hours", args.timeout_hours, minimum=1)
         return PyTorchJobLauncher(
-            timeout_s=args.timeout_s, delete_on_success=args.delete_on_success
+            timeout_s=deadline_s + WATCH_GRACE_S, delete_on_success=args.delete_on_success
         )
     raise VideoLLMError(f"launcher: {args.launcher!r} is not one of auto, local, pytorchjob")
 
 
-def run_train_task(args: TrainTaskArgs, launcher: Launcher | None = None) -> tuple[TaskResult, str]:
-    """Launch training, fail with the job's reason, and return metrics plus the job's YAML."""
-    spec = job_spec(args)
+def run_train_task(args: TrainTaskArgs, launcher: Launcher | None = None) -> TrainOutput:
+    """Launch training and wait for it; keep the master's log beside the checkpoint.
+
+    The log goes to ``<work_uri>/<run>/train-logs/<job>-<UTC time>.log`` (the folder holding
+    the checkpoint folder) whether training succeeds or not: KFP uploads no output artifact
+    of a failed task, and the job's pods go away with its TTL.
+
+    Raises:
+        VideoLLMError: training failed; the message gives the job's reason and the log's URI.
+        ConfigError: a setting is out of range.
+    """
     if args.num_workers < 1:
         raise VideoLLMError(f"num_workers: must be at least 1, got {args.num_workers}")
+    spec = job_spec(args)
     result = (launcher or pick_launcher(args)).run(spec)
     job_yaml = (
         yaml.safe_dump(result.manifest, sort_keys=False)
         if result.manifest
         else "# trained locally with torchrun: no PyTorchJob\n"
     )
+    saved = save_log(args.checkpoint_uri, spec.name, result.logs)
     if not result.succeeded:
-        raise VideoLLMError(f"training job {spec.name} failed: {result.reason}")
+        where = f"; the master's log is at {saved}" if saved else "; no log of it was kept"
+        raise VideoLLMError(f"training job {spec.name} failed: {result.reason}{where}")
     metrics = run_metrics(args.checkpoint_uri)
     manifest = {
         "llm": args.llm,
         "recipe": args.recipe,
         "num_workers": args.num_workers,
         "gpus_per_worker": args.gpus_per_worker,
+        "log": saved,
     }
-    return TaskResult(args.checkpoint_uri, metrics, manifest=manifest), job_yaml
+    return TrainOutput(
+        TaskResult(args.checkpoint_uri, metrics, manifest=manifest), job_yaml, result.logs
+    )
+
+
+def save_log(checkpoint_uri: str, job: str, text: str) -> str:
+    """Write the master's log to the run's ``train-logs`` folder; return its URI.
+
+    Returns ``""`` (with a warning) when there is no log or it cannot be written: a lost log
+    must not hide how training ended.
+    """
+    if not text:
+        logger.warning("no log was read from job %s's master; none is kept", job)
+        return ""
+    from videollm.storage.sync import write_bytes
+
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    uri = join(work_of(checkpoint_uri), LOG_FOLDER, f"{job}-{stamp}.log")
+    try:
+        write_bytes(uri, text.encode())
+    except (StorageError, OSError) as err:
+        logger.warning("could not keep the master's log at %s: %s", uri, err)
+        return ""
+    logger.info("kept the master's log at %s", uri)
+    return uri
+
+
+def work_of(checkpoint_uri: str) -> str:
+    """The run's folder: the one holding ``<work_uri>/<run>/checkpoint``."""
+    text = checkpoint_uri.rstrip("/")
+    return text.rsplit("/", 1)[0] if "/" in text else "."
 
 
 def run_metrics(checkpoint_uri: str) -> dict[str, float]:
@@ -187,13 +320,3 @@ def dns_name(name: str) -> str:
     if not cleaned[0].isalpha():
         cleaned = f"job-{cleaned}"
     return cleaned[:63].rstrip("-")
-
-
-def current_namespace() -> str:
-    """The pod's own namespace (from its service account), else ``default``."""
-    path = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return "default"
