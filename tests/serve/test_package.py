@@ -17,6 +17,7 @@ import pytest
 import yaml
 from bento_server import start_server, stop_server
 from mlflow import MlflowClient
+from packaging.requirements import Requirement
 
 from videollm.serve import package as packaging
 
@@ -182,7 +183,9 @@ def test_bentofile_pins_match_the_project():
     bentofile = yaml.safe_load(packaging.BENTOFILE.read_text())
     assert bentofile["python"]["lock_packages"] is False
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    name = lambda spec: spec.split("=")[0].split(">")[0]  # noqa: E731
-    pins = {name(spec): spec for spec in project}
+    # Same package, same version; extras may differ (the project's mlflow[auth] is for the
+    # tracking server, which a Bento does not run).
+    pins = {r.name: r.specifier for r in map(Requirement, project)}
     for spec in bentofile["python"]["packages"]:
-        assert pins.get(name(spec)) == spec, f"{spec} differs from pyproject.toml"
+        req = Requirement(spec)
+        assert pins.get(req.name) == req.specifier, f"{spec} differs from pyproject.toml"
