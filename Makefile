@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test lint format bench clean images push lock
+.PHONY: install demo test lint format bench clean images images-cpu image-test push lock
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,40 +41,83 @@ bench: install
 
 # Container images (images/*/Dockerfile; build context = the repository root). Their names and
 # tag come from one place, videollm/images.py:
-#   make images                      build base, pipeline and serve
+#   make images                      build base, pipeline and serve (CUDA)
 #   make push REGISTRY=my.registry/team   build with that registry in the names, then push
-# TORCH_CUDA_ARCH_LIST (GPU architectures flash-attn/DeepSpeed compile for) and DOCKER
-# (e.g. podman) can be overridden the same way.
+#   make images-cpu                  build base-cpu, and pipeline and serve on it (<tag>-cpu)
+#   make image-test                  build the CPU images from scratch with buildah, run them
+# TORCH_CUDA_ARCH_LIST (GPU architectures flash-attn/DeepSpeed compile for), DOCKER (e.g.
+# podman, or buildah with its flags) and BUILD_FLAGS (added to every build, e.g.
+# --pull=never) can be overridden the same way. For images-cpu, with buildah or podman,
+# TORCH_WHEELS=DIR (a folder holding torch's CPU wheel) is mounted into the base-cpu build in
+# place of PyTorch's CPU index, and DEBIAN_IMAGE replaces its Debian base image.
 # Empty: videollm.images.REGISTRY.
 REGISTRY ?=
 DOCKER ?= docker
+BUILD_FLAGS ?=
 TORCH_CUDA_ARCH_LIST ?= 8.0;8.6;8.9;9.0
+TORCH_WHEELS ?=
+DEBIAN_IMAGE ?=
 # Evaluated once, on first use (not for other targets).
 IMAGE_REFS = $(eval IMAGE_REFS := $$(shell $(PYTHON) -m videollm.images $(REGISTRY)))$(IMAGE_REFS)
 image_ref = $(patsubst $(1)=%,%,$(filter $(1)=%,$(IMAGE_REFS)))
-IMAGE_ARGS = --build-arg VERSION=$(lastword $(subst :, ,$(call image_ref,base))) \
-	--build-arg REVISION=$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# REVISION label: the last commit that changed what the image is built from. A base rebuilt
+# with an unchanged label keeps its ID, so the layers above it stay cached.
+revision = --build-arg REVISION=$(or $(shell git log -1 --format=%h -- $(1) 2>/dev/null),unknown)
+IMAGE_ARGS = $(BUILD_FLAGS) --build-arg VERSION=$(lastword $(subst :, ,$(call image_ref,base)))
+CPU_BASE_ARGS = $(if $(TORCH_WHEELS),--volume $(abspath $(TORCH_WHEELS)):/wheels:ro \
+	--build-arg TORCH_FIND_LINKS=/wheels) $(if $(DEBIAN_IMAGE),--build-arg DEBIAN_IMAGE=$(DEBIAN_IMAGE))
 
 images:
 	@test -n "$(call image_ref,base)" || { echo "python -m videollm.images printed no image names"; exit 1; }
-	$(DOCKER) build -f images/base/Dockerfile $(IMAGE_ARGS) \
+	$(DOCKER) build -f images/base/Dockerfile $(IMAGE_ARGS) $(call revision,images/base) \
 		--build-arg TORCH_CUDA_ARCH_LIST="$(TORCH_CUDA_ARCH_LIST)" -t $(call image_ref,base) .
-	$(DOCKER) build -f images/pipeline/Dockerfile $(IMAGE_ARGS) \
+	$(DOCKER) build -f images/pipeline/Dockerfile $(IMAGE_ARGS) $(call revision,.) \
 		--build-arg BASE_IMAGE=$(call image_ref,base) -t $(call image_ref,pipeline) .
-	$(DOCKER) build -f images/serve/Dockerfile $(IMAGE_ARGS) \
+	$(DOCKER) build -f images/serve/Dockerfile $(IMAGE_ARGS) $(call revision,.) \
 		--build-arg BASE_IMAGE=$(call image_ref,base) -t $(call image_ref,serve) .
+
+images-cpu:
+	@test -n "$(call image_ref,base-cpu)" || { echo "python -m videollm.images printed no image names"; exit 1; }
+	$(DOCKER) build -f images/base-cpu/Dockerfile $(IMAGE_ARGS) \
+		$(call revision,images/base-cpu requirements.lock) $(CPU_BASE_ARGS) \
+		-t $(call image_ref,base-cpu) .
+	$(DOCKER) build -f images/pipeline/Dockerfile $(IMAGE_ARGS) $(call revision,.) \
+		--build-arg BASE_IMAGE=$(call image_ref,base-cpu) -t $(call image_ref,pipeline-cpu) .
+	$(DOCKER) build -f images/serve/Dockerfile $(IMAGE_ARGS) $(call revision,.) \
+		--build-arg BASE_IMAGE=$(call image_ref,base-cpu) -t $(call image_ref,serve-cpu) .
 
 push: images
 	$(DOCKER) push $(call image_ref,base)
 	$(DOCKER) push $(call image_ref,pipeline)
 	$(DOCKER) push $(call image_ref,serve)
 
-# requirements.lock: every package the pipeline and serve images install, resolved once for
-# Linux x86_64 / Python 3.11 from pyproject.toml; the Dockerfiles install with -c it.
+# Slow (minutes; see README) and needs root, buildah and debootstrap: not part of `make test`.
+# Run it before every change to images/, requirements.lock or what the images run.
+image-test: install
+	VIDEOLLM_IMAGE_TESTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -o log_cli=true \
+		--log-cli-level=INFO tests/images/test_build.py
+
+# requirements.lock: every package the pipeline and serve images install on top of their base's
+# torch, resolved once for Linux x86_64 / Python 3.11 from pyproject.toml; the Dockerfiles
+# install with -c it. Its torch==<version> is the base's build of that version: +cu128 from
+# PyTorch's CUDA 12.8 index in images/base, with the nvidia-*-cu12 libraries that build needs,
+# and +cpu in images/base-cpu. PyPI's torch, which the resolution sees, is another CUDA build,
+# so its CUDA libraries (TORCH_CUDA_PACKAGES) are left out of the lock.
+TORCH_CUDA_PACKAGES = cuda-bindings cuda-pathfinder cuda-toolkit nvidia-cublas nvidia-cuda-cupti \
+	nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cudnn-cu13 nvidia-cufft nvidia-cufile \
+	nvidia-curand nvidia-cusolver nvidia-cusparse nvidia-cusparselt-cu13 nvidia-nccl-cu13 \
+	nvidia-nvjitlink nvidia-nvshmem-cu13 nvidia-nvtx
 lock: install
 	$(BIN)/uv pip compile pyproject.toml --extra deepspeed --extra postgres \
 		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet \
+		$(addprefix --no-emit-package=,$(TORCH_CUDA_PACKAGES)) \
 		--custom-compile-command "make lock" -o requirements.lock
+	{ printf '%s\n' \
+		'# torch==X below is the build of X in the base image: +cu128 (CUDA 12.8, with the' \
+		'# nvidia-*-cu12 libraries it needs) in images/base, +cpu in images/base-cpu. The CUDA' \
+		'# libraries of the PyPI build of torch are left out (listed at the end; see make lock).' \
+		&& cat requirements.lock; } > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache

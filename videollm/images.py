@@ -19,8 +19,16 @@ DEFAULT_REGISTRY = "ghcr.io/videollm"
 REGISTRY = os.environ.get("VIDEOLLM_IMAGE_REGISTRY") or DEFAULT_REGISTRY
 TAG = __version__  # images are tagged with the package version they hold
 
-#: Image name (without registry) for each image folder under ``images/``.
-NAMES = {"base": "videollm-base", "pipeline": "videollm-pipeline", "serve": "videollm-serve"}
+#: Image name (without registry) for each image folder under ``images/``. ``base-cpu`` is the
+#: base without CUDA that ``make images-cpu`` builds the pipeline and serve images on.
+NAMES = {
+    "base": "videollm-base",
+    "base-cpu": "videollm-base-cpu",
+    "pipeline": "videollm-pipeline",
+    "serve": "videollm-serve",
+}
+#: Tag of the pipeline and serve images built on ``base-cpu``.
+CPU_TAG = f"{TAG}-cpu"
 
 
 def image(kind: str, registry: str = REGISTRY, tag: str = TAG) -> str:
@@ -39,3 +47,5 @@ if __name__ == "__main__":
     registry = sys.argv[1] if len(sys.argv) > 1 else REGISTRY
     for kind in NAMES:
         sys.stdout.write(f"{kind}={image(kind, registry)}\n")
+    for kind in ("pipeline", "serve"):
+        sys.stdout.write(f"{kind}-cpu={image(kind, registry, CPU_TAG)}\n")

@@ -20,7 +20,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from videollm.images import NAMES, REGISTRY, TAG, image
+from videollm.images import CPU_TAG, NAMES, REGISTRY, TAG, image
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "images"
@@ -245,7 +245,12 @@ def _pins() -> dict[str, str]:
     deps = project["dependencies"] + [
         d for ds in project["optional-dependencies"].values() for d in ds
     ]
-    return dict(re.match(r"([\w.-]+)==(\S+)$", d).groups() for d in deps if "==" in d)
+    pins = {}
+    for req in map(Requirement, deps):
+        specs = list(req.specifier)
+        if len(specs) == 1 and specs[0].operator == "==":
+            pins[canonicalize_name(req.name)] = specs[0].version
+    return pins
 
 
 def test_base_is_multi_stage_with_flash_attn_built_in_the_builder():
@@ -273,23 +278,39 @@ def test_base_is_multi_stage_with_flash_attn_built_in_the_builder():
     assert "--from=builder /opt/venv /opt/venv" in copies
 
 
+SOURCE = {"README.md", "videollm", "components", "pipelines"}
+DEPENDENCY_FILES = {"pyproject.toml", "requirements.lock"}
+
+
+def _copied(args: str) -> set[str]:
+    return {w.rstrip("/") for w in args.split()[:-1] if not w.startswith("--")}
+
+
 @pytest.mark.parametrize("kind", ["pipeline", "serve"])
-def test_pipeline_and_serve_build_on_our_base_and_install_the_project(kind):
+def test_pipeline_and_serve_install_dependencies_before_copying_the_source(kind):
     global_args, built = stages(DOCKERFILES[kind].read_text())
     assert global_args == {"BASE_IMAGE": image("base")}
     assert built[0].base == image("base")
-    runs = " ".join(built[-1].all("RUN"))
-    # Versions come from the lock: the project is installed, not packages one by one.
-    assert re.search(r"uv pip install -c requirements.lock \"?\.(\[[a-z,]+\])?\"? ", runs + " ")
-    assert not re.search(r"\b(torch|transformers|bentoml|mlflow)==", runs)
-    copies = " ".join(built[-1].all("COPY"))
-    assert "pyproject.toml" in copies and "videollm" in copies
+    lines = built[-1].lines
+    copies = [(i, _copied(args)) for i, (ins, args) in enumerate(lines) if ins == "COPY"]
+    runs = [(i, args) for i, (ins, args) in enumerate(lines) if ins == "RUN"]
+    first_source = min(i for i, files in copies if files & SOURCE)
+    # Dependencies: from pyproject.toml and the lock alone, before any source is copied (a
+    # source change then reuses that layer), with versions from the lock.
+    (deps_copy,) = [i for i, files in copies if files & DEPENDENCY_FILES]
+    assert copies[0][0] == deps_copy and copies[0][1] == DEPENDENCY_FILES
+    deps = [args for i, args in runs if deps_copy < i < first_source]
+    assert len(deps) == 1 and "uv pip install -c requirements.lock -r pyproject.toml" in deps[0]
+    # The package itself after the source, adding no dependency of its own.
+    after = " ".join(args for i, args in runs if i > first_source)
+    assert "uv pip install --no-deps --no-build-isolation . " in after
+    assert not re.search(r"\b(torch|transformers|bentoml|mlflow)==", deps[0] + after)
 
 
 def test_pipeline_installs_the_deepspeed_extra_and_the_steps():
     built = stages(DOCKERFILES["pipeline"].read_text())[1]
     runs = " ".join(built[-1].all("RUN"))
-    assert '".[deepspeed,postgres]"' in runs
+    assert "-r pyproject.toml --extra deepspeed --extra postgres" in runs
     copies = built[-1].all("COPY")
     assert "components ./components" in copies and "pipelines ./pipelines" in copies
 
@@ -315,11 +336,76 @@ def test_images_install_from_the_lock_and_the_lock_is_current():
         name = canonicalize_name(req.name)
         assert name in lock, f"{req.name} is not in requirements.lock: run `make lock`"
         assert req.specifier.contains(lock[name]), f"{name}=={lock[name]} breaks {spec!r}"
-    for kind in ("pipeline", "serve"):
+    for kind in ("base-cpu", "pipeline", "serve"):
         final = stages(DOCKERFILES[kind].read_text())[1][-1]
-        installs = [r for r in final.all("RUN") if "uv pip install" in r]
-        assert installs and all("-c requirements.lock" in r for r in installs), kind
+        installs = [
+            part
+            for run in final.all("RUN")
+            for part in run.split("&&")
+            if re.search(r"\b(uv )?pip install\b", part)
+        ]
+        resolving = [part for part in installs if "--no-deps" not in part]
+        assert resolving and all(
+            re.search(r"-c \S*requirements\.lock\b", part) for part in resolving
+        ), kind
         assert any("requirements.lock" in c.split()[:-1] for c in final.all("COPY")), kind
+
+
+def _base_pins(kind: str) -> dict[str, str]:
+    """Every ``name==version`` a base Dockerfile installs, its ``*_VERSION`` ARGs resolved."""
+    pins = {}
+    for stage in stages(DOCKERFILES[kind].read_text())[1]:
+        args = {}
+        for a in stage.all("ARG"):
+            args.update(_key_values(a))
+        for run in stage.all("RUN"):
+            text = _substitute(run, args)
+            for name, version in re.findall(r"\b([A-Za-z][\w.-]*)==([\w.]+)", text):
+                pins[canonicalize_name(name)] = version
+    return pins
+
+
+@pytest.mark.parametrize("kind", ["base", "base-cpu"])
+def test_what_the_bases_install_is_at_the_lock_versions(kind):
+    # The bases install their tools and heavy packages before the lock is applied; a pin
+    # that disagrees with the lock would be replaced (or conflict) in the images on top.
+    lock, pins = _lock(), _base_pins(kind)
+    checked = {name for name in pins if name in lock}
+    assert {"torch", "deepspeed", "decord", "ninja", "setuptools", "packaging"} <= checked
+    for name in checked:
+        assert pins[name] == lock[name], f"{kind}: {name}=={pins[name]}, lock {lock[name]}"
+
+
+def test_the_lock_leaves_torchs_cuda_build_to_the_base():
+    # torch==X in the lock is the base's build of X; PyPI's CUDA libraries are not what the
+    # GPU base installs (its torch comes from TORCH_INDEX_URL), so none may be pinned.
+    lock = (REPO / "requirements.lock").read_text()
+    cuda = [
+        name
+        for name in _lock()
+        if name.startswith("cuda-") or (name.startswith("nvidia-") and name != "nvidia-ml-py")
+    ]
+    assert cuda == [], f"{cuda}: run `make lock` (it leaves them out)"
+    builder = {s.alias: s for s in stages(DOCKERFILES["base"].read_text())[1]}["builder"]
+    args = {}
+    for a in builder.all("ARG"):
+        args.update(_key_values(a))
+    variant = args["TORCH_INDEX_URL"].rsplit("/", 1)[-1]  # e.g. cu128
+    header = lock.split("\n\n")[0]
+    assert f"+{variant}" in header and "+cpu" in header, header
+    base_cpu = DOCKERFILES["base-cpu"].read_text()
+    assert '"torch==${TORCH_VERSION}+cpu"' in base_cpu
+
+
+@pytest.mark.parametrize("kind", list(DOCKERFILES))
+def test_labels_come_after_every_install(kind):
+    # REVISION changes with every commit: above an install, it would rebuild that layer.
+    final = stages(DOCKERFILES[kind].read_text())[1][-1]
+    ins = [i for i, _ in final.lines]
+    revision = next(i for i, (k, a) in enumerate(final.lines) if k == "ARG" and "REVISION" in a)
+    last_build = max(i for i, k in enumerate(ins) if k in ("RUN", "COPY"))
+    assert revision > last_build
+    assert all(i > revision for i, k in enumerate(ins) if k == "LABEL")
 
 
 def test_serve_runs_the_bentoml_service_with_a_livez_healthcheck():
@@ -422,6 +508,41 @@ def test_make_images_and_push_use_videollm_images():
     assert f"--build-arg VERSION={TAG}" in commands
     pushes = re.findall(r"^docker push (\S+)$", commands, re.M)
     assert pushes == [image(kind, registry) for kind in ("base", "pipeline", "serve")]
+
+
+def _make_n(*args: str) -> str:
+    proc = subprocess.run(
+        ["make", "-n", *args, f"PYTHON={sys.executable}"], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    return re.sub(r"\\\n\s*", " ", proc.stdout)
+
+
+def test_make_images_cpu_builds_pipeline_and_serve_on_base_cpu():
+    registry = "registry.test:5000/team"
+    plain = _make_n("images-cpu", f"REGISTRY={registry}")
+    builds = re.findall(r"docker build -f images/(\S+)/Dockerfile (.*) -t (\S+) \.$", plain, re.M)
+    assert [b[0] for b in builds] == ["base-cpu", "pipeline", "serve"]
+    assert [b[2] for b in builds] == [
+        image("base-cpu", registry),
+        image("pipeline", registry, CPU_TAG),
+        image("serve", registry, CPU_TAG),
+    ]
+    for _, build_args, _ in builds[1:]:
+        assert f"--build-arg BASE_IMAGE={image('base-cpu', registry)}" in build_args
+    assert "--volume" not in plain and "TORCH_FIND_LINKS" not in plain  # plain docker build
+    # With a wheel folder (buildah/podman): mounted into the base-cpu build only.
+    local = _make_n(
+        "images-cpu", "TORCH_WHEELS=/opt/wheels", "DEBIAN_IMAGE=localhost/debian:12",
+        "BUILD_FLAGS=--pull=never --layers", "DOCKER=buildah",
+    )  # fmt: skip
+    builds = re.findall(r"^buildah build -f images/(\S+)/Dockerfile (.*)$", local, re.M)
+    assert [b[0] for b in builds] == ["base-cpu", "pipeline", "serve"]
+    base_args = builds[0][1]
+    assert "--volume /opt/wheels:/wheels:ro --build-arg TORCH_FIND_LINKS=/wheels" in base_args
+    assert "--build-arg DEBIAN_IMAGE=localhost/debian:12" in base_args
+    assert all("--pull=never --layers" in args for _, args in builds)
+    assert all("/wheels" not in args for _, args in builds[1:])
 
 
 def test_no_file_hard_codes_a_different_videollm_image_tag():
