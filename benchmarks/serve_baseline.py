@@ -16,13 +16,13 @@ from pathlib import Path
 
 from fastapi import FastAPI, Form, UploadFile
 
-from videollm.config import from_dict
+from videollm.config_loader import from_dict
 from videollm.eval.generate import GenerationArgs, generate_answers
 from videollm.features.encoder import VideoEncoder
 from videollm.features.extract import ExtractConfig
 from videollm.features.pooling import pool
 from videollm.model.video_llm import VideoLLM
-from videollm.serve.config import ServeConfig
+from videollm.serve.serve_config import ServeConfig
 from videollm.video.decode import read_video
 
 # The service's device setting (so also its dtype: bf16 on a GPU): a comparison across

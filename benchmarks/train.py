@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from videollm.demo.tiny_models import build_tiny_llm
-from videollm.model.config import CheckpointConfig, ModelConfig
+from videollm.model.model_config import CheckpointConfig, ModelConfig
 from videollm.model.video_llm import IGNORE_INDEX, VIDEO_TOKEN_INDEX, VideoLLM
 
 

@@ -1,4 +1,4 @@
-"""One thin KFP component per step. Each calls ``videollm.pipeline`` and holds no logic.
+"""One thin KFP component per step. Each calls ``videollm.kfp`` and holds no logic.
 
 Every component runs in the pipeline image (:data:`videollm.images.PIPELINE_IMAGE`), which has
 ``videollm`` and ``kfp`` installed, so no packages are installed at run time.

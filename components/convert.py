@@ -37,7 +37,7 @@ def convert(
     Returns:
         The records prefix.
     """
-    from videollm.pipeline.tasks import (
+    from videollm.kfp.tasks import (
         convert_annotations,
         init_task,
         log_metrics,

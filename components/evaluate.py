@@ -38,7 +38,7 @@ def evaluate(
     Returns:
         The evaluation prefix.
     """
-    from videollm.pipeline.tasks import (
+    from videollm.kfp.tasks import (
         evaluate_checkpoint,
         init_task,
         log_metrics,

@@ -41,7 +41,7 @@ def extract(
     Returns:
         The features prefix all shards write under.
     """
-    from videollm.pipeline.tasks import (
+    from videollm.kfp.tasks import (
         extract_shard,
         features_dir,
         init_task,

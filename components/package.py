@@ -32,7 +32,7 @@ def package(
     Returns:
         The ``.bento`` archive's URI.
     """
-    from videollm.pipeline.tasks import init_task, package_model, work_dir, write_outputs
+    from videollm.kfp.tasks import init_task, package_model, work_dir, write_outputs
     from videollm.storage import join
 
     init_task(experiment, platform_config, platform_secret)

@@ -35,7 +35,7 @@ def plan_shards(
     Returns:
         Shard indices, one extract task each.
     """
-    from videollm.pipeline.tasks import init_task, plan_shards, work_dir
+    from videollm.kfp.tasks import init_task, plan_shards, work_dir
 
     init_task(experiment, platform_config, platform_secret)
     work_dir(work_uri, run_id)  # fails now, not later, when work_uri is empty

@@ -82,8 +82,8 @@ def train(
     Returns:
         The checkpoint URI.
     """
-    from videollm.pipeline.tasks import init_task, log_metrics, single_uri, work_dir, write_outputs
-    from videollm.pipeline.train_task import TrainTaskArgs, run_train_task
+    from videollm.kfp.tasks import init_task, log_metrics, single_uri, work_dir, write_outputs
+    from videollm.kfp.train_task import TrainTaskArgs, run_train_task
     from videollm.storage import join
 
     init_task(experiment, platform_config, platform_secret)

@@ -6,15 +6,15 @@ videollm pipeline run --local --pipeline extract_only --param videos_uri=... --p
 from kfp import dsl, kubernetes
 
 from components import extract, plan_shards
-from pipelines.platform import with_gpus, with_hf_cache, with_platform, with_resources
-from videollm.pipeline.platform import (
+from pipelines.pod_spec import with_gpus, with_hf_cache, with_platform, with_resources
+from videollm.kfp.cluster import (
     EXTRACT_GPUS,
     HF_CACHE_PVC,
     HF_TOKEN_SECRET,
     PLATFORM_CONFIG,
     PLATFORM_SECRET,
 )
-from videollm.pipeline.sizing import EXTRACT_CPU, EXTRACT_MEMORY, TASK_CPU, TASK_MEMORY
+from videollm.kfp.sizing import EXTRACT_CPU, EXTRACT_MEMORY, TASK_CPU, TASK_MEMORY
 
 
 def extract_shards(

@@ -5,15 +5,15 @@
     videollm pipeline submit --host https://kfp.example.com --param ...
 
 The parameter names are the interface; the CLI sets them with ``--param name=value``. The
-resource defaults fit the ``videochatgpt_7b`` recipe (see :mod:`videollm.pipeline.sizing`).
+resource defaults fit the ``videochatgpt_7b`` recipe (see :mod:`videollm.kfp.sizing`).
 """
 
 from kfp import dsl
 
 from components import convert, evaluate, package, plan_shards, select, train
 from pipelines.extract_only import extract_shards
-from pipelines.platform import with_gpus, with_hf_cache, with_platform, with_resources
-from videollm.pipeline.platform import (
+from pipelines.pod_spec import with_gpus, with_hf_cache, with_platform, with_resources
+from videollm.kfp.cluster import (
     HF_CACHE_PVC,
     HF_TOKEN_SECRET,
     PIPELINE_IMAGE,
@@ -25,7 +25,7 @@ from videollm.pipeline.platform import (
     TRAIN_RETRY_WINDOW,
     TRAIN_SERVICE_ACCOUNT,
 )
-from videollm.pipeline.sizing import (
+from videollm.kfp.sizing import (
     EVAL_CPU,
     EVAL_GPUS,
     EVAL_MEMORY,
@@ -220,7 +220,7 @@ def finetune(
         **platform,
     )
     # A retry re-attaches to the run's job if it still runs (the job is named and labelled
-    # after the run) and replaces it if it failed; see videollm.pipeline.platform for why the
+    # after the run) and replaces it if it failed; see videollm.kfp.cluster for why the
     # retry window is this long.
     trained.set_retry(
         num_retries=TRAIN_RETRIES,

@@ -19,11 +19,11 @@ from videollm.cli.main import main
 from videollm.errors import EXIT_CONFIG, ConfigError, StorageError
 from videollm.features.encoder import VideoEncoder
 from videollm.hub import model_source
-from videollm.model.config import CONFIG_FILE
+from videollm.model.model_config import CONFIG_FILE
 from videollm.models_cache import CACHE_SUBDIR
 from videollm.models_mirror import MANIFEST_NAME
-from videollm.serve.config import ServeConfig
 from videollm.serve.engine import Engine
+from videollm.serve.serve_config import ServeConfig
 from videollm.storage import S3Storage, storage_at, upload_dir
 
 

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 from mlflow import MlflowClient
 
-from videollm.config import load_config
+from videollm.config_loader import load_config
 from videollm.data.convert import ConvertConfig
 from videollm.errors import ConfigError
 from videollm.eval.evaluate import EvalConfig
@@ -23,7 +23,7 @@ from videollm.steps import run_convert, run_evaluate, run_extract, run_train
 from videollm.storage import resolve
 from videollm.storage.sync import upload_dir
 from videollm.tracking import CHECKPOINT_TAG, select_champion
-from videollm.train.recipe import load_train_config
+from videollm.train.loop import load_train_config
 
 
 def _chain(videos: str, annotations: str, base: str, clip, llm) -> dict:
@@ -173,7 +173,7 @@ def test_sharded_s3_extraction_splits_the_videos_and_reads_back_as_one(
     colour_data, tiny_clip_dir, s3_env, tmp_path, monkeypatch
 ):
     from videollm.features.store import feature_path
-    from videollm.steps import stage_in
+    from videollm.storage.staging import stage_in
     from videollm.video.paths import list_videos
 
     upload_dir(colour_data["videos"], "s3://videos/sharded")

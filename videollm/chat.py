@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from videollm.config import from_dict
+from videollm.config_loader import from_dict
 from videollm.errors import ConfigError
 from videollm.eval.generate import GenerationArgs, generate_answers
 from videollm.features.extract import ExtractConfig, features_for_video

@@ -8,26 +8,22 @@ writes ``_meta.json`` beside the output, uploads it, and records the step as an 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from videollm.config import to_dict
+from videollm.config_loader import to_dict
 from videollm.data.convert import ConvertConfig, ConvertResult, convert
 from videollm.errors import ConfigError
 from videollm.eval.evaluate import EvalConfig, evaluate
 from videollm.features.extract import ExtractConfig, ExtractResult, extract
 from videollm.features.store import MANIFEST_NAME, shard_dir
 from videollm.lineage import META_FILE, build_meta, content_digest, write_meta
-from videollm.locking import exclusive_output
-from videollm.ranks import is_main_process
-from videollm.storage import is_remote, join, resolve
-from videollm.storage.sync import download_prefix, upload_dir, upload_file
+from videollm.storage import is_remote, join
+from videollm.storage.staging import stage_in, stage_out
+from videollm.storage.sync import upload_file
 from videollm.tracking import (
     CHECKPOINT_TAG,
     log_artifact,
@@ -37,80 +33,31 @@ from videollm.tracking import (
     step_run,
 )
 from videollm.tracking.callback import MlflowTrainCallback
+from videollm.tracking.lookup import log_metrics_to_run
+from videollm.tracking.runs import active_run_id
 from videollm.tracking.stale import claim_output
-from videollm.train.config import TrainConfig
-from videollm.train.recipe import TrainResult, check_checkpoint_folder, records_file, train
+from videollm.train.loop import TrainResult, check_checkpoint_folder, records_file, train
+from videollm.train.train_config import TrainConfig
 from videollm.video.paths import VIDEO_EXTENSIONS, in_shard, video_id
 
 logger = logging.getLogger(__name__)
 
 
-def cache_dir(uri: str) -> Path:
-    """Local cache folder for a remote URI (``VIDEOLLM_CACHE_DIR``, default ~/.cache/videollm)."""
-    root = Path(os.environ.get("VIDEOLLM_CACHE_DIR", Path.home() / ".cache" / "videollm"))
-    return root / hashlib.sha256(uri.encode()).hexdigest()[:16]
-
-
-def stage_in(uri: str) -> Path:
-    """A local path holding the object or prefix at ``uri`` (downloaded when remote)."""
-    if not is_remote(uri):
-        return Path(uri)
-    storage, key = resolve(uri)
-    if key and storage.exists(key):  # a single object, e.g. .../val.jsonl
-        local = cache_dir(uri) / Path(key).name
-        storage.get(key, local)
-        return local
-    return download_prefix(uri, cache_dir(uri))
-
-
 def stage_in_videos(uri: str, shard: tuple[int, int] | None = None) -> Path:
     """Like :func:`stage_in`, but a remote folder of videos only downloads ``shard``'s videos."""
-    if shard is None or not is_remote(uri):
-        return stage_in(uri)
-    storage, key = resolve(uri)
-    if key and storage.exists(key):  # a list file, not a folder
+    if shard is None:
         return stage_in(uri)
 
     def mine(rel: str) -> bool:
         path = Path(rel)
         return path.suffix.lower() in VIDEO_EXTENSIONS and in_shard(video_id(path), *shard)
 
-    return download_prefix(uri, cache_dir(uri), keep=mine)
+    return stage_in(uri, keep=mine)
 
 
-@contextmanager
-def stage_out(uri: str, step: str, check: Callable[[Path], None] | None = None) -> Iterator[Path]:
-    """A local folder for a step's output; uploaded to ``uri`` when the step succeeds.
-
-    What already exists under a remote ``uri`` is fetched first, so finished work (features,
-    checkpoints) is reused and a re-run resumes instead of starting over. The (local or
-    staging) folder is locked for the step, so a second writer on this machine is refused.
-    A local output also records the active MLflow run as its writer, which closes the run of
-    an earlier writer that died (see :func:`~videollm.tracking.stale.claim_output`); a remote
-    prefix may be written from other machines, where no lock here could tell a dead writer
-    from a live one. Under ``torchrun`` only rank 0 does either.
-    ``check`` (e.g. "is this folder a checkpoint?") sees the folder before anything is written.
-
-    Raises:
-        ConfigError: ``uri`` is an existing file.
-        OutputLockedError: Another process is writing the folder.
-    """
-    remote = is_remote(uri)
-    local = cache_dir(uri) if remote else Path(uri)
-    if local.exists() and not local.is_dir():
-        raise ConfigError(f"out: {uri} is an existing file, not a folder")
-    main = is_main_process()
-    with exclusive_output(local) if main else nullcontext():
-        if remote:
-            download_prefix(uri, local)
-        local.mkdir(parents=True, exist_ok=True)
-        if check is not None:
-            check(local)
-        if main and not remote:
-            claim_output(local, step)
-        yield local
-        if remote:
-            upload_dir(local, uri)
+def _claim(step: str) -> Callable[[Path], None]:
+    """Record the active MLflow run as the output's writer (closes a dead writer's run)."""
+    return lambda local: claim_output(local, step)
 
 
 def _digest(uri: str, local: Path) -> str | None:
@@ -122,17 +69,10 @@ def _finish(
 ) -> None:
     """Write ``_meta.json`` and log the inputs as MLflow datasets."""
     meta = build_meta(step, config, {k: (uri, _digest(uri, p)) for k, (uri, p) in inputs.items()})
-    meta["mlflow_run_id"] = _active_run_id()
+    meta["mlflow_run_id"] = active_run_id()
     write_meta(out, meta)
     for name, (uri, _) in inputs.items():
         log_dataset(uri, name=name, digest=meta["inputs"][name]["digest"], context=step)
-
-
-def _active_run_id() -> str | None:
-    import mlflow
-
-    run = mlflow.active_run()
-    return run.info.run_id if run else None
 
 
 def run_extract(
@@ -152,7 +92,7 @@ def run_extract(
         params |= {"shard": index, "num_shards": count}
     with step_run("extract", params):
         local_videos = stage_in_videos(videos, shard)
-        with stage_out(out, "extract") as local_out:
+        with stage_out(out, claim=_claim("extract")) as local_out:
             on_saved = None
             if is_remote(out):
                 # Upload each feature file the moment it is finished: a killed run keeps it.
@@ -179,7 +119,7 @@ def run_convert(cfg: ConvertConfig) -> ConvertResult:
     """Convert annotations at ``cfg.input`` into records at ``cfg.out`` (paths or URIs)."""
     with step_run("convert", to_dict(cfg)):
         local_in = stage_in(cfg.input)
-        with stage_out(cfg.out, "convert") as local_out:
+        with stage_out(cfg.out, claim=_claim("convert")) as local_out:
             local_cfg = dataclasses.replace(cfg, input=str(local_in), out=str(local_out))
             result = convert(local_cfg)
             _finish("convert", local_out, to_dict(cfg), {"annotations": (cfg.input, local_in)})
@@ -194,7 +134,7 @@ def run_train(cfg: TrainConfig) -> TrainResult:
     with step_run("train", to_dict(cfg), tags=tags, log_system_metrics=True):
         records = stage_in(cfg.records)
         features = stage_in(cfg.features)
-        with stage_out(cfg.out, "train", check=check_checkpoint_folder) as local_out:
+        with stage_out(cfg.out, check=check_checkpoint_folder, claim=_claim("train")) as local_out:
             local_cfg = dataclasses.replace(
                 cfg, records=str(records), features=str(features), out=str(local_out)
             )
@@ -243,7 +183,7 @@ def run_evaluate(cfg: EvalConfig) -> dict[str, float]:
         checkpoint = stage_in(cfg.checkpoint)
         records = stage_in(cfg.records)
         features = stage_in(cfg.features)
-        with stage_out(cfg.out, "evaluate") as local_out:
+        with stage_out(cfg.out, claim=_claim("evaluate")) as local_out:
             local_cfg = dataclasses.replace(
                 cfg,
                 checkpoint=str(checkpoint),
@@ -260,9 +200,5 @@ def run_evaluate(cfg: EvalConfig) -> dict[str, float]:
         log_text(predictions_markdown(local_out / "predictions.jsonl"), "predictions.md")
         train_run = training_run_of(checkpoint)
         if train_run:
-            from mlflow import MlflowClient
-
-            client = MlflowClient()
-            for key, value in val.items():
-                client.log_metric(train_run, key, float(value))
+            log_metrics_to_run(train_run, val)
     return metrics

@@ -30,12 +30,12 @@ from chart_objects import (
 )
 
 from videollm.images import TAG, image
+from videollm.kfp import cluster
 from videollm.launcher.rbac import RBAC_RULES
-from videollm.pipeline import platform
 
 #: Validated against the oldest Kubernetes the chart supports and the newest schema known.
 K8S_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
-#: Limits of videollm.serve.config.ServeConfig the chart sets.
+#: Limits of videollm.serve.serve_config.ServeConfig the chart sets.
 LIMIT_VARS = (
     "VIDEOLLM_MAX_UPLOAD_MB",
     "VIDEOLLM_MAX_DURATION_S",
@@ -199,7 +199,7 @@ def test_generated_credentials_are_random_not_a_fixed_default(rendered, template
     again = template()
     first = secret_data(rendered["default"].one("Secret", "-credentials"))
     second = secret_data(again.one("Secret", "-credentials"))
-    assert set(first) == set(platform.SECRET_KEYS)  # no API token unless auth is on
+    assert set(first) == set(cluster.SECRET_KEYS)  # no API token unless auth is on
     assert len(first["AWS_ACCESS_KEY_ID"]) >= 20 and len(first["AWS_SECRET_ACCESS_KEY"]) >= 40
     # MLflow refuses an admin password under 12 characters; the user name is a plain value.
     assert len(first["MLFLOW_TRACKING_PASSWORD"]) >= 12
@@ -247,7 +247,7 @@ def test_existing_secret_is_used_everywhere_and_none_is_created(rendered):
             ]
     names = {r if isinstance(r, str) else r[0] for r in refs}
     # (The Hub token Secret is an optional reference: there is none in this set.)
-    assert names == {existing, db["existingSecret"], own, platform.HF_TOKEN_SECRET}
+    assert names == {existing, db["existingSecret"], own, cluster.HF_TOKEN_SECRET}
     assert (db["existingSecret"], db["existingSecretKey"]) in refs
     assert (existing, "VIDEOLLM_API_TOKEN") in refs
     assert (existing, "MLFLOW_TRACKING_PASSWORD") in refs
@@ -265,16 +265,16 @@ def test_existing_secret_is_used_everywhere_and_none_is_created(rendered):
 def test_platform_configmap_keys_and_default_names_match_the_pipelines(rendered):
     result = rendered["default"]
     config = result.one("ConfigMap", "-platform")
-    assert config["metadata"]["name"] == platform.PLATFORM_CONFIG
-    assert result.one("Secret", "-credentials")["metadata"]["name"] == platform.PLATFORM_SECRET
-    assert result.one("ServiceAccount", "-pipeline")["metadata"]["name"] == platform.SERVICE_ACCOUNT
+    assert config["metadata"]["name"] == cluster.PLATFORM_CONFIG
+    assert result.one("Secret", "-credentials")["metadata"]["name"] == cluster.PLATFORM_SECRET
+    assert result.one("ServiceAccount", "-pipeline")["metadata"]["name"] == cluster.SERVICE_ACCOUNT
     assert result.one("ServiceAccount", "-train")["metadata"]["name"] == (
-        platform.TRAIN_SERVICE_ACCOUNT
+        cluster.TRAIN_SERVICE_ACCOUNT
     )
-    assert set(platform.CONFIG_KEYS) - {"AWS_DEFAULT_REGION"} <= set(config["data"])
+    assert set(cluster.CONFIG_KEYS) - {"AWS_DEFAULT_REGION"} <= set(config["data"])
     # An external S3's region is set only when given, and then reaches the tasks too.
     external = rendered["external-minio"].one("ConfigMap", "-platform")["data"]
-    assert external["AWS_DEFAULT_REGION"] == "eu-west-1" and set(platform.CONFIG_KEYS) <= set(
+    assert external["AWS_DEFAULT_REGION"] == "eu-west-1" and set(cluster.CONFIG_KEYS) <= set(
         external
     )
     assert config["data"] == {
@@ -296,15 +296,15 @@ def test_every_component_reads_the_platform_configmap_and_secret(rendered):
     clients = [result.one(kind, suffix) for kind, suffix in CLIENTS]
     for obj in clients:
         env_from = pod_spec(obj)["containers"][0]["envFrom"]
-        assert {"configMapRef": {"name": platform.PLATFORM_CONFIG}} in env_from, obj["kind"]
-        assert {"secretRef": {"name": platform.PLATFORM_SECRET}} in env_from, obj["kind"]
+        assert {"configMapRef": {"name": cluster.PLATFORM_CONFIG}} in env_from, obj["kind"]
+        assert {"secretRef": {"name": cluster.PLATFORM_SECRET}} in env_from, obj["kind"]
     minio = env(pod_spec(result.one("StatefulSet", "-minio"))["containers"][0])
     assert minio["MINIO_ROOT_USER"]["valueFrom"]["secretKeyRef"] == {
-        "name": platform.PLATFORM_SECRET,
+        "name": cluster.PLATFORM_SECRET,
         "key": "AWS_ACCESS_KEY_ID",
     }
     password = minio["MINIO_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"]
-    assert password == {"name": platform.PLATFORM_SECRET, "key": "AWS_SECRET_ACCESS_KEY"}
+    assert password == {"name": cluster.PLATFORM_SECRET, "key": "AWS_SECRET_ACCESS_KEY"}
 
 
 def test_role_rules_equal_the_launcher_rbac_rules(rendered):
@@ -480,7 +480,7 @@ def test_every_videollm_env_var_the_chart_sets_is_read_by_the_service(rendered):
     """No setting the service would silently ignore (a renamed variable fails here)."""
     source = "".join(p.read_text() for p in (REPO / "videollm" / "serve").glob("*.py"))
     source += (REPO / "videollm" / "storage" / "settings.py").read_text()
-    source += (REPO / "videollm" / "pipeline" / "tasks.py").read_text()  # the pipeline's bucket
+    source += (REPO / "videollm" / "kfp" / "tasks.py").read_text()  # the pipeline's bucket
     names = set()
     for result in rendered.values():
         container = pod_spec(result.one("Deployment", "-inference"))["containers"][0]
@@ -550,11 +550,11 @@ def test_notes_explain_mlflow_the_endpoint_and_the_pipelines(template, tmp_path)
     for compiled in ("pipelines/finetune.yaml", "pipelines/extract_only.yaml"):
         assert compiled in text and (REPO / compiled).is_file(), compiled
     for param, name in (
-        ("train_service_account", platform.TRAIN_SERVICE_ACCOUNT),
-        ("platform_config", platform.PLATFORM_CONFIG),
-        ("platform_secret", platform.PLATFORM_SECRET),
-        ("hf_cache_pvc", platform.HF_CACHE_PVC),
-        ("hf_token_secret", platform.HF_TOKEN_SECRET),
+        ("train_service_account", cluster.TRAIN_SERVICE_ACCOUNT),
+        ("platform_config", cluster.PLATFORM_CONFIG),
+        ("platform_secret", cluster.PLATFORM_SECRET),
+        ("hf_cache_pvc", cluster.HF_CACHE_PVC),
+        ("hf_token_secret", cluster.HF_TOKEN_SECRET),
     ):
         assert re.search(rf"^\s+{param} += {re.escape(name)}$", text, re.M), (param, text)
     # With auth on, the example sends the token (read from the Secret, not printed).

@@ -28,7 +28,7 @@ from chart_objects import (
     values_of,
 )
 
-from videollm.pipeline import platform
+from videollm.kfp import cluster
 
 PROFILE = "profile-namespace"
 #: The long-running services: they keep their sidecars and sit behind the network policies.
@@ -58,18 +58,18 @@ def test_batch_pods_run_without_an_istio_sidecar_and_services_keep_theirs(render
             where = (name, obj["kind"], obj["metadata"]["name"])
             if obj["kind"] in BATCH_KINDS:
                 kinds.add((obj["kind"], obj["metadata"]["name"].rpartition("videollm-")[2]))
-                assert pod_annotations(obj)[platform.ISTIO_INJECT] == "false", where
-                assert pod_labels(obj)[platform.ISTIO_INJECT] == "false", where
+                assert pod_annotations(obj)[cluster.ISTIO_INJECT] == "false", where
+                assert pod_labels(obj)[cluster.ISTIO_INJECT] == "false", where
             else:
-                assert platform.ISTIO_INJECT not in pod_annotations(obj), where
-                assert platform.ISTIO_INJECT not in pod_labels(obj), where
+                assert cluster.ISTIO_INJECT not in pod_annotations(obj), where
+                assert cluster.ISTIO_INJECT not in pod_labels(obj), where
     # Every kind of batch pod the chart makes was among them.
     expected = {("Job", "buckets"), ("Job", "mlflow-db-upgrade")}
     expected |= {("Pod", f"test-{name}") for name in SERVICES}
     assert expected <= kinds, kinds
     off = template("--set", "istio.disableBatchSidecars=false", values=PROFILE)
     assert off.returncode == 0, off.stderr
-    assert platform.ISTIO_INJECT not in off.stdout
+    assert cluster.ISTIO_INJECT not in off.stdout
 
 
 def test_authorization_policy_admits_the_pipeline_accounts_and_sidecarless_pods(rendered):
@@ -84,7 +84,7 @@ def test_authorization_policy_admits_the_pipeline_accounts_and_sidecarless_pods(
         assert selects(spec["selector"]["matchLabels"], obj), obj["metadata"]["name"]
     # Istio matches the port the server's sidecar receives on: the container ports.
     ports = [str(p["containerPort"]) for obj in services.values() for p in _container_ports(obj)]
-    accounts = [platform.SERVICE_ACCOUNT, platform.TRAIN_SERVICE_ACCOUNT]
+    accounts = [cluster.SERVICE_ACCOUNT, cluster.TRAIN_SERVICE_ACCOUNT]
     accounts += values["pipeline"]["rbac"]["kfpServiceAccounts"]
     principals = [f"cluster.local/ns/{NAMESPACE}/sa/{account}" for account in accounts]
     principals += values["istio"]["authorizationPolicy"]["extraPrincipals"]
@@ -230,7 +230,7 @@ def test_helm_test_pods_check_mlflow_minio_and_inference(rendered):
     login = env(pods["mlflow"]["spec"]["containers"][0])
     for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
         assert login[key]["valueFrom"]["secretKeyRef"] == {
-            "name": platform.PLATFORM_SECRET,
+            "name": cluster.PLATFORM_SECRET,
             "key": key,
         }
     external = _test_pods(rendered["external-minio"])

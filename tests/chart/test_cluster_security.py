@@ -24,7 +24,7 @@ from chart_objects import (
 )
 from kubernetes.utils import parse_quantity
 
-from videollm.pipeline import platform
+from videollm.kfp import cluster
 
 PROFILE = "profile-namespace"
 LOGIN = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
@@ -81,7 +81,7 @@ def test_inference_defaults_fit_a_7b_model_on_one_gpu_and_roll_without_a_spare(r
     # A 7B checkpoint passes through host memory in bf16: 7e9 parameters x 2 bytes.
     assert parse_quantity(resources["requests"]["memory"]) >= 7e9 * 2
     assert env(pod["containers"][0])["VIDEOLLM_DEVICE"]["value"] in ("auto", "cuda")
-    assert platform.GPU_TOLERATION in pod["tolerations"]
+    assert cluster.GPU_TOLERATION in pod["tolerations"]
     # The rollout never runs more pods than replicas: no second GPU needed.
     strategy = deployment["spec"]["strategy"]
     assert strategy["type"] == "Recreate" or strategy["rollingUpdate"]["maxSurge"] == 0
@@ -117,7 +117,7 @@ def test_processes_write_only_to_volumes(rendered):
     container = pod_spec(inference)["containers"][0]
     for path in ("/tmp", f"{home}/.cache/videollm", _image_env("serve", "BENTOML_HOME")):
         _mounted(container, path)
-    assert _mounted(container, platform.HF_HOME)["mountPath"] == platform.HF_HOME
+    assert _mounted(container, cluster.HF_HOME)["mountPath"] == cluster.HF_HOME
     mlflow = result.one("Deployment", "-mlflow")
     server = _container(mlflow, "mlflow")
     database = _sqlite_path(env(server)["MLFLOW_BACKEND_STORE_URI"]["value"])
@@ -142,15 +142,15 @@ def test_processes_write_only_to_volumes(rendered):
 def test_training_service_account_has_no_token_and_no_role(rendered):
     for name, result in rendered.items():
         account = result.one("ServiceAccount", "-train")
-        assert account["metadata"]["name"] == platform.TRAIN_SERVICE_ACCOUNT
+        assert account["metadata"]["name"] == cluster.TRAIN_SERVICE_ACCOUNT
         assert account["automountServiceAccountToken"] is False
         for binding in result.of_kind("RoleBinding") + result.of_kind("ClusterRoleBinding"):
             subjects = [s["name"] for s in binding["subjects"]]
-            assert platform.TRAIN_SERVICE_ACCOUNT not in subjects, (name, binding)
+            assert cluster.TRAIN_SERVICE_ACCOUNT not in subjects, (name, binding)
         # Only the watcher accounts hold the Role that creates jobs.
         (binding,) = [b for b in result.of_kind("RoleBinding") if b["roleRef"]["kind"] == "Role"]
         watchers = [
-            platform.SERVICE_ACCOUNT,
+            cluster.SERVICE_ACCOUNT,
             *values_of(name)["pipeline"]["rbac"]["kfpServiceAccounts"],
         ]
         assert [s["name"] for s in binding["subjects"]] == watchers, name
@@ -169,16 +169,16 @@ def test_mlflow_requires_a_login_that_every_client_has(rendered):
     admins = ("MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD")
     for admin, key in zip(admins, LOGIN, strict=True):
         ref = variables[admin]["valueFrom"]["secretKeyRef"]
-        assert ref == {"name": platform.PLATFORM_SECRET, "key": key} and secret[key]
+        assert ref == {"name": cluster.PLATFORM_SECRET, "key": key} and secret[key]
     flask = variables["MLFLOW_FLASK_SERVER_SECRET_KEY"]["valueFrom"]["secretKeyRef"]
     own = result.one("Secret", "-mlflow-auth")
     assert flask == {"name": own["metadata"]["name"], "key": "MLFLOW_FLASK_SERVER_SECRET_KEY"}
     assert flask["key"] in own["data"]
-    # Clients: the pipeline tasks map platform.SECRET_KEYS from the Secret; inference reads all
+    # Clients: the pipeline tasks map cluster.SECRET_KEYS from the Secret; inference reads all
     # of it (envFrom); no client reads the server's Flask key.
-    assert set(platform.SECRET_KEYS) <= set(secret)
+    assert set(cluster.SECRET_KEYS) <= set(secret)
     inference = pod_spec(result.one("Deployment", "-inference"))["containers"][0]
-    assert {"secretRef": {"name": platform.PLATFORM_SECRET}} in inference["envFrom"]
+    assert {"secretRef": {"name": cluster.PLATFORM_SECRET}} in inference["envFrom"]
     for obj in _pods(result):
         if obj is not mlflow:
             assert own["metadata"]["name"] not in str(pod_spec(obj)), obj["metadata"]["name"]
@@ -189,7 +189,7 @@ def test_mlflow_auth_can_be_switched_off(template):
     mlflow = result.one("Deployment", "-mlflow")
     assert not [a for a in _container(mlflow, "mlflow")["args"] if "app-name" in a]
     assert not set(LOGIN) & set(secret_data(result.one("Secret", "-credentials")))
-    assert [s["metadata"]["name"] for s in result.of_kind("Secret")] == [platform.PLATFORM_SECRET]
+    assert [s["metadata"]["name"] for s in result.of_kind("Secret")] == [cluster.PLATFORM_SECRET]
     assert [c["name"] for c in containers(mlflow)] == ["db-upgrade", "mlflow"]
     # An external MLflow's login, when given, reaches the clients the same way.
     external = template(
@@ -346,24 +346,24 @@ def test_pods_roll_when_their_config_or_a_secret_changes(template):
 def test_hf_cache_and_token_reach_the_inference_pods(rendered, template):
     result = rendered["default"]
     pvc = result.one("PersistentVolumeClaim", "-hf-cache")
-    assert pvc["metadata"]["name"] == platform.HF_CACHE_PVC
+    assert pvc["metadata"]["name"] == cluster.HF_CACHE_PVC
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]  # train pods on several nodes share it
     pod = pod_spec(result.one("Deployment", "-inference"))
     container = pod["containers"][0]
     variables = env(container)
-    assert variables["HF_HOME"]["value"] == platform.HF_HOME
+    assert variables["HF_HOME"]["value"] == cluster.HF_HOME
     volumes = {v["name"]: v for v in pod["volumes"]}
-    cache = volumes[_mounted(container, platform.HF_HOME)["name"]]
-    assert cache["persistentVolumeClaim"]["claimName"] == platform.HF_CACHE_PVC
-    token = {"name": platform.HF_TOKEN_SECRET, "key": platform.HF_TOKEN_KEY, "optional": True}
+    cache = volumes[_mounted(container, cluster.HF_HOME)["name"]]
+    assert cache["persistentVolumeClaim"]["claimName"] == cluster.HF_CACHE_PVC
+    token = {"name": cluster.HF_TOKEN_SECRET, "key": cluster.HF_TOKEN_KEY, "optional": True}
     assert variables["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == token
     assert not [s for s in result.of_kind("Secret") if s["metadata"]["name"] == token["name"]]
     # With a token value: its Secret, and the token nowhere else.
     profile = rendered[PROFILE]
     value = values_of(PROFILE)["hfToken"]["value"]
     secret = profile.one("Secret", "-hf-token")
-    assert secret["metadata"]["name"] == platform.HF_TOKEN_SECRET
-    assert secret_data(secret) == {platform.HF_TOKEN_KEY: value}
+    assert secret["metadata"]["name"] == cluster.HF_TOKEN_SECRET
+    assert secret_data(secret) == {cluster.HF_TOKEN_KEY: value}
     for obj in profile.objects:
         if obj is not secret:
             assert value not in str(obj) and b64(value) not in str(obj), obj["kind"]
@@ -371,7 +371,7 @@ def test_hf_cache_and_token_reach_the_inference_pods(rendered, template):
     off = template("--set", "hfCache.enabled=false", "--set", "hfToken.existingSecret=team-hf")
     pod = pod_spec(off.one("Deployment", "-inference"))
     volumes = {v["name"]: v for v in pod["volumes"]}
-    assert volumes[_mounted(pod["containers"][0], platform.HF_HOME)["name"]]["emptyDir"] == {}
+    assert volumes[_mounted(pod["containers"][0], cluster.HF_HOME)["name"]]["emptyDir"] == {}
     assert not [
         p for p in off.of_kind("PersistentVolumeClaim") if "hf-cache" in p["metadata"]["name"]
     ]

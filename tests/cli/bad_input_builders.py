@@ -14,7 +14,7 @@ from pathlib import Path
 from videollm.demo.tiny_models import build_tiny_clip
 from videollm.demo.videos import write_text_as_video
 from videollm.features.store import MANIFEST_NAME, load_features, save_features
-from videollm.model.config import CONFIG_FILE, WEIGHTS_FILE
+from videollm.model.model_config import CONFIG_FILE, WEIGHTS_FILE
 
 World = dict[str, Path]
 Args = Callable[[World, Path], list[str]]

@@ -8,7 +8,7 @@ import shutil
 import huggingface_hub
 
 from videollm.cli.main import EXIT_CONFIG, main
-from videollm.model.config import CONFIG_FILE
+from videollm.model.model_config import CONFIG_FILE
 
 
 def test_relative_llm_and_encoder_are_stored_absolute(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from videollm.config import load_config, to_dict
+from videollm.config_loader import load_config, to_dict
 from videollm.data.convert import DEFAULT_REPEAT, ConvertConfig, convert, repeat_by_task
 from videollm.data.records import read_records
 from videollm.errors import ConfigError, RecordFormatError

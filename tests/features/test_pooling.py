@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videollm.features.config import ExtractConfig
+from videollm.features.extract_config import ExtractConfig
 from videollm.features.pooling import adaptive3d_pool, num_tokens, pool, spatiotemporal_pool
 
 

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from videollm.errors import FeatureFormatError
 from videollm.features import store
-from videollm.features.config import RUNTIME_FIELDS, ExtractConfig
+from videollm.features.extract_config import RUNTIME_FIELDS, ExtractConfig
 from videollm.features.store import (
     METADATA_KEYS,
     feature_metadata,

@@ -31,7 +31,7 @@ import pytest
 from buildah import DEBIAN_IMAGE, Buildah, missing_tools, run_read_only, stop
 
 from videollm.images import CPU_TAG, image
-from videollm.model.config import CONFIG_FILE, WEIGHTS_FILE
+from videollm.model.model_config import CONFIG_FILE, WEIGHTS_FILE
 
 logger = logging.getLogger(__name__)
 

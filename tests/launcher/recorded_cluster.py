@@ -21,10 +21,10 @@ from kubeflow.training import TrainingClient
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
+from videollm.kfp.cluster import HF_CACHE_PVC, HF_TOKEN_SECRET, ISTIO_INJECT
 from videollm.launcher.base import RUN_LABEL, TrainJobSpec
 from videollm.launcher.pytorchjob import PyTorchJobLauncher
 from videollm.launcher.rbac import RBAC_RULES
-from videollm.pipeline.platform import HF_CACHE_PVC, HF_TOKEN_SECRET, ISTIO_INJECT
 
 RECORDINGS = Path(__file__).parent / "recordings"
 NAME, NAMESPACE = "videollm-train-demo", "ml-team"

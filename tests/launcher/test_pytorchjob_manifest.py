@@ -13,11 +13,11 @@ import yaml
 from kubernetes import client as k8s
 
 from videollm.errors import ConfigError
+from videollm.kfp.cluster import HF_HOME, HF_TOKEN_KEY, ISTIO_INJECT
+from videollm.kfp.cluster import KUEUE_QUEUE_LABEL as KUEUE
 from videollm.launcher.base import RUN_LABEL, TrainJobSpec
 from videollm.launcher.pytorchjob_manifest import build_pytorchjob, manifest_dict
 from videollm.launcher.pytorchjob_pod import COMMAND
-from videollm.pipeline.platform import HF_HOME, HF_TOKEN_KEY, ISTIO_INJECT
-from videollm.pipeline.platform import KUEUE_QUEUE_LABEL as KUEUE
 
 # shared/ sits next to the repository checkout.
 CRD_DIR = Path(__file__).parents[2].parent / "shared" / "k8s-crds"

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from videollm.errors import CheckpointError, FeatureFormatError
-from videollm.model.config import WEIGHTS_FILE, CheckpointConfig, ModelConfig
+from videollm.model.model_config import WEIGHTS_FILE, CheckpointConfig, ModelConfig
 from videollm.model.video_llm import IGNORE_INDEX, VIDEO_TOKEN_INDEX, VideoLLM
 
 DIM, TOKENS = 32, 6

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from bento_server import TOKEN, Server, start_server, stop_server
 
-from videollm.train.recipe import load_train_config, train
+from videollm.train.loop import load_train_config, train
 
 # Helper modules next to this file (serve_helpers, gated_service) import by plain name, and
 # a server started with this folder on PYTHONPATH can serve gated_service.

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from videollm.demo.videos import ClipSpec, write_video
-from videollm.serve.config import ServeConfig
 from videollm.serve.engine import BadRequest, Engine
 from videollm.serve.launch import ModelSource
+from videollm.serve.serve_config import ServeConfig
 from videollm.video.decode import image_format
 
 

@@ -14,7 +14,8 @@ import torch
 from mlflow import MlflowClient
 
 from videollm.errors import VideoLLMError
-from videollm.serve.launch import registry_version, resolve_checkpoint
+from videollm.serve.launch import resolve_checkpoint
+from videollm.tracking.lookup import registry_version
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +43,7 @@ def test_resolving_a_registry_version_logs_no_storage_location(tmp_path, caplog)
         pass
     client.create_registered_model("quiet")
     client.create_model_version("quiet", source=str(ckpt), run_id=run.info.run_id)
-    caplog.set_level(logging.INFO, logger="videollm.serve.launch")
+    caplog.set_level(logging.INFO, logger="videollm.tracking.lookup")
     assert registry_version("models:/quiet/1")["mlflow_source"] == str(ckpt)
     assert "bucket-with-credentials" not in caplog.text
     assert "models:/quiet/1 is version 1 of quiet" in caplog.text
@@ -59,8 +60,8 @@ def test_bad_requests_are_named():
 
 
 def test_serve_config_picks_one_model_source():
-    from videollm.serve.config import ServeConfig
     from videollm.serve.engine import locate
+    from videollm.serve.serve_config import ServeConfig
 
     with pytest.raises(VideoLLMError, match="only one of"):
         locate(ServeConfig(checkpoint="a", model_uri="models:/x@champion"))

@@ -15,8 +15,8 @@ from mlflow.tracking import MlflowClient
 
 from videollm.cli.main import main
 from videollm.errors import TrackingError
-from videollm.serve.launch import registry_version
 from videollm.tracking import CHECKPOINT_TAG, log_metrics, select_champion, step_run
+from videollm.tracking.lookup import registry_version
 
 METRIC = "val/exact_match"
 USER, PASSWORD = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from videollm.errors import ConfigError
-from videollm.train.config import grad_accumulation, optimizer_steps
-from videollm.train.recipe import deepspeed_config, load_train_config
+from videollm.train.loop import deepspeed_config, load_train_config
+from videollm.train.train_config import grad_accumulation, optimizer_steps
 
 
 def test_videochatgpt_preset_is_the_published_recipe():

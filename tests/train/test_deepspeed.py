@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from videollm.model.video_llm import VideoLLM
-from videollm.train.recipe import SUMMARY_FILE
+from videollm.train.loop import SUMMARY_FILE
 
 pytest.importorskip("deepspeed")  # installed by `make test` (the deepspeed extra)
 

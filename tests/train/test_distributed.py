@@ -15,8 +15,8 @@ from safetensors.torch import load_file
 
 from videollm.data.records import read_records
 from videollm.errors import ConfigError
-from videollm.train.config import grad_accumulation, optimizer_steps
-from videollm.train.recipe import SUMMARY_FILE, load_train_config, train
+from videollm.train.loop import SUMMARY_FILE, load_train_config, train
+from videollm.train.train_config import grad_accumulation, optimizer_steps
 
 
 def _free_port() -> int:

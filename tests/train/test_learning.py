@@ -7,9 +7,9 @@ import json
 import pytest
 
 from videollm.eval.evaluate import EvalConfig, evaluate
-from videollm.model.config import CheckpointConfig
+from videollm.model.model_config import CheckpointConfig
 from videollm.model.video_llm import VideoLLM
-from videollm.train.recipe import SUMMARY_FILE, load_train_config, train
+from videollm.train.loop import SUMMARY_FILE, load_train_config, train
 
 
 def _flags(data, llm, out):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from videollm.model.config import CONFIG_FILE, WEIGHTS_FILE
-from videollm.train.recipe import last_complete_checkpoint
+from videollm.model.model_config import CONFIG_FILE, WEIGHTS_FILE
+from videollm.train.loop import last_complete_checkpoint
 
 
 def _checkpoint(out: Path, step: int, files: dict[str, str]) -> Path:

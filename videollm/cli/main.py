@@ -34,7 +34,7 @@ def _flags(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    from videollm.config import load_config
+    from videollm.config_loader import load_config
     from videollm.features.extract import ExtractConfig
     from videollm.steps import run_extract
 
@@ -53,7 +53,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from videollm.config import load_config
+    from videollm.config_loader import load_config
     from videollm.data.convert import ConvertConfig
     from videollm.steps import run_convert
 
@@ -78,7 +78,7 @@ def _parse_repeat(items: list[str]) -> dict[str, int]:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from videollm.steps import run_train
-    from videollm.train.recipe import load_train_config
+    from videollm.train.loop import load_train_config
 
     flags: dict[str, Any] = _flags(args, ["records", "features", "out"])
     if args.llm:
@@ -90,7 +90,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from videollm.config import load_config
+    from videollm.config_loader import load_config
     from videollm.eval.evaluate import EvalConfig
     from videollm.steps import run_evaluate
 
@@ -106,7 +106,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_chat(args: argparse.Namespace) -> int:
     from videollm.chat import chat
     from videollm.eval.generate import GenerationArgs
-    from videollm.steps import stage_in
+    from videollm.storage.staging import stage_in
 
     gen = GenerationArgs(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
     checkpoint = stage_in(args.checkpoint)

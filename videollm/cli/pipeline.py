@@ -1,5 +1,5 @@
 """``videollm pipeline compile | run --local | submit``: parsing only; the work is in
-:mod:`videollm.pipeline.runner`."""
+:mod:`videollm.kfp.runner`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _use_registry(args: argparse.Namespace) -> None:
 
 def _compile(args: argparse.Namespace) -> int:
     _use_registry(args)
-    from videollm.pipeline.runner import compile_all
+    from videollm.kfp.runner import compile_all
 
     for path in compile_all(args.out):
         print(f"wrote {path}")
@@ -28,7 +28,8 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from videollm.pipeline.runner import champion_summary, get_pipeline, parse_params, run_local
+    from videollm.kfp.runner import get_pipeline, parse_params, run_local
+    from videollm.tracking.lookup import champion_summary
 
     if not args.local:
         raise VideoLLMError("only --local runs here; use `videollm pipeline submit` for KFP")
@@ -49,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _submit(args: argparse.Namespace) -> int:
     _use_registry(args)
-    from videollm.pipeline.runner import get_pipeline, parse_params, submit
+    from videollm.kfp.runner import get_pipeline, parse_params, submit
 
     params = parse_params(get_pipeline(args.pipeline), args.param)
     caching = False if args.no_cache else None

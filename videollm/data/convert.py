@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from videollm.atomic import atomic_write_text
-from videollm.config import check_int, to_dict
+from videollm.config_loader import check_int, to_dict
 from videollm.data.adapters import ADAPTERS
 from videollm.data.records import write_records
 from videollm.data.split import split_by_video

@@ -50,8 +50,9 @@ def run_demo(
     Returns:
         Where everything went, the champion, its metrics and its answer.
     """
-    from videollm.pipeline.runner import champion_summary, latest_trained_run, run_local
-    from videollm.pipeline.tasks import features_dir, records_dir
+    from videollm.kfp.runner import run_local
+    from videollm.kfp.tasks import features_dir, records_dir
+    from videollm.tracking.lookup import champion_summary, latest_trained_run
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)

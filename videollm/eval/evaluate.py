@@ -14,7 +14,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from videollm.atomic import atomic_write_text
-from videollm.config import check_int, to_dict
+from videollm.config_loader import check_int, to_dict
 from videollm.data.dataset import check_features_exist
 from videollm.data.records import read_records
 from videollm.data.tokenize import VIDEO_PLACEHOLDER

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from videollm.config import check_int, check_number
+from videollm.config_loader import check_int, check_number
 from videollm.data.templates import conversation_pieces
 from videollm.data.tokenize import tokenize_pieces
 from videollm.model.video_llm import VideoLLM

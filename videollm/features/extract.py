@@ -24,8 +24,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from videollm.errors import ConfigError, FeatureFormatError, VideoDecodeError
-from videollm.features.config import ExtractConfig, check_frame_bound, recorded_config
 from videollm.features.encoder import VideoEncoder, tune_cpu_allocator
+from videollm.features.extract_config import ExtractConfig, check_frame_bound, recorded_config
 from videollm.features.manifest import repair_manifest
 from videollm.features.pooling import pool
 from videollm.features.store import (

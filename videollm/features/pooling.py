@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from videollm.features.config import ExtractConfig
+from videollm.features.extract_config import ExtractConfig
 
 
 def spatiotemporal_pool(x: torch.Tensor, num_frames: int) -> torch.Tensor:

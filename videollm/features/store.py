@@ -25,9 +25,9 @@ from safetensors import safe_open
 from safetensors.torch import save
 
 from videollm.atomic import atomic_write_bytes
-from videollm.config import from_dict
+from videollm.config_loader import from_dict
 from videollm.errors import FeatureFormatError
-from videollm.features.config import ExtractConfig, recorded_config
+from videollm.features.extract_config import ExtractConfig, recorded_config
 from videollm.video.decode import SampledVideo
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 from videollm.atomic import atomic_write_bytes
 from videollm.errors import CheckpointError, FeatureFormatError
 from videollm.hub import load_pretrained, model_source
-from videollm.model.config import WEIGHTS_FILE, CheckpointConfig
+from videollm.model.model_config import WEIGHTS_FILE, CheckpointConfig
 from videollm.model.projector import VideoBoundary, build_projector
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from videollm.config import from_dict
+from videollm.config_loader import from_dict
 from videollm.data.records import ROLES, VIDEO_TOKEN
 from videollm.errors import ConfigError, FeatureFormatError, VideoDecodeError, VideoLLMError
 from videollm.eval.generate import GenerationArgs, generate_answers
@@ -24,8 +24,8 @@ from videollm.features.extract import ExtractConfig
 from videollm.features.pooling import pool
 from videollm.model.video_llm import VideoLLM
 from videollm.serve.batcher import Batcher
-from videollm.serve.config import ServeConfig
 from videollm.serve.launch import ModelSource, bento_model, locate_model
+from videollm.serve.serve_config import ServeConfig
 from videollm.video.decode import SampledVideo, read_video
 
 logger = logging.getLogger(__name__)

@@ -44,7 +44,8 @@ def resolve_checkpoint(checkpoint: str | None = None, model_uri: str | None = No
 
 def locate_model(checkpoint: str | None = None, model_uri: str | None = None) -> ModelSource:
     """Resolve exactly one of ``checkpoint`` or ``model_uri`` to a local :class:`ModelSource`."""
-    from videollm.steps import stage_in
+    from videollm.storage.staging import stage_in
+    from videollm.tracking.lookup import registry_version
 
     if bool(checkpoint) == bool(model_uri):
         raise VideoLLMError("give exactly one of --checkpoint or --model-uri")
@@ -84,35 +85,6 @@ def bento_model(tag: str = BENTO_MODEL) -> ModelSource:
     return ModelSource(Path(model.path) / "checkpoint", version, labels)
 
 
-def registry_version(model_uri: str) -> dict[str, str]:
-    """Name, version, run id and source of ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``."""
-    from mlflow.exceptions import MlflowException
-
-    from videollm.tracking.store import connect
-
-    if not model_uri.startswith("models:/"):
-        raise VideoLLMError(f"--model-uri {model_uri!r} must look like models:/NAME@ALIAS")
-    ref = model_uri[len("models:/") :]
-    client = connect()  # a refused MLflow login fails here, naming MLFLOW_TRACKING_USERNAME
-    try:
-        if "@" in ref:
-            name, alias = ref.split("@", 1)
-            version = client.get_model_version_by_alias(name, alias)
-        else:
-            name, number = ref.rsplit("/", 1)
-            version = client.get_model_version(name, number)
-    except MlflowException as err:
-        raise VideoLLMError(f"cannot resolve {model_uri}: {err.message}") from err
-    # Not version.source: a storage URI, possibly presigned or with credentials in it.
-    logger.info("%s is version %s of %s (run %s)", model_uri, version.version, name, version.run_id)
-    return {
-        "mlflow_model": name,
-        "mlflow_version": str(version.version),
-        "mlflow_run_id": version.run_id or "",
-        "mlflow_source": version.source,
-    }
-
-
 def serve(
     checkpoint: Path | None = None,
     bento: str | None = None,
@@ -132,6 +104,8 @@ def serve(
     if checkpoint is not None:
         env["VIDEOLLM_CHECKPOINT"] = str(Path(checkpoint).resolve())
     if model_uri is not None:
+        from videollm.tracking.lookup import registry_version
+
         registry_version(model_uri)  # fail here, with the reason, if it does not resolve
         env["VIDEOLLM_MODEL_URI"] = model_uri
     target = bento or SERVICE

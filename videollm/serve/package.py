@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from videollm.errors import VideoLLMError
-from videollm.model.config import CheckpointConfig
+from videollm.model.model_config import CheckpointConfig
 from videollm.serve.launch import BENTO_MODEL, ModelSource, locate_model
 
 logger = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
 
 from videollm.errors import VideoDecodeError
-from videollm.serve.config import ServeConfig
 from videollm.serve.engine import Answer, BadRequest, Engine
 from videollm.serve.middleware import GuardMiddleware
+from videollm.serve.serve_config import ServeConfig
 
 logger = logging.getLogger(__name__)
 CONFIG = ServeConfig.from_env()

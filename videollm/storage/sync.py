@@ -1,4 +1,4 @@
-"""Staging helpers for steps: bring a prefix down to a folder, push a folder or a file up.
+"""Copy between storage and local folders: a prefix down to a folder, a folder or a file up.
 
 A step that works on local files runs as ``download_prefix`` → work in a folder →
 ``upload_dir``. Each object is uploaded under its final key in one S3 PUT (atomic per object),

@@ -243,3 +243,9 @@ def log_dataset(uri: str, name: str, digest: str | None, context: str) -> None:
         # second try links it. Any other error fails again and is raised.
         log.debug("retrying log_input of %s after %s", name, err.message)
         mlflow.log_input(dataset, context=context)
+
+
+def active_run_id() -> str | None:
+    """The id of this process's active MLflow run, if any."""
+    run = mlflow.active_run()
+    return run.info.run_id if run else None

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 
 from videollm.errors import ConfigError
-from videollm.pipeline.platform import current_namespace
+from videollm.kfp.cluster import current_namespace
 from videollm.storage.settings import KEY_VARS, SECRET_DIR_VAR
 
 

@@ -82,9 +82,10 @@ def test_the_pipeline_reads_and_writes_s3(
     colour_data, tiny_clip_dir, tiny_llm_dir, s3_env, tmp_path
 ):
     """Videos, annotations and every task's output in the bucket; only MLflow stays local."""
-    from videollm.pipeline.runner import champion_summary, run_local
+    from videollm.kfp.runner import run_local
     from videollm.storage import resolve
     from videollm.storage.sync import upload_dir
+    from videollm.tracking.lookup import champion_summary
 
     upload_dir(colour_data["videos"], "s3://videos/pipeline")
     resolve("s3://videos")[0].put(colour_data["root"] / "annotations.jsonl", "pipeline.jsonl")

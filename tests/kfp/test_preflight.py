@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from videollm.errors import ConfigError
-from videollm.pipeline.preflight import check_platform
-from videollm.pipeline.tasks import evaluate_checkpoint, init_task
+from videollm.kfp.preflight import check_platform
+from videollm.kfp.tasks import evaluate_checkpoint, init_task
 
 PLATFORM = {
     "MLFLOW_TRACKING_URI": "http://videollm-mlflow:5000",

@@ -6,9 +6,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from videollm.config import check_int, check_number
+from videollm.config_loader import check_int, check_number
 from videollm.errors import ConfigError
-from videollm.model.config import ModelConfig
+from videollm.model.model_config import ModelConfig
 
 
 @dataclass

@@ -18,16 +18,17 @@ from typing import Any, NamedTuple
 import yaml
 
 from videollm.errors import ConfigError, StorageError, VideoLLMError
-from videollm.launcher.base import Launcher, TrainJobSpec
-from videollm.pipeline.platform import (
+from videollm.kfp.cluster import (
     ISTIO_INJECT,
     KUEUE_QUEUE_LABEL,
     RUN_LABEL,
     current_namespace,
 )
-from videollm.pipeline.sizing import TRAIN_TIMEOUT_HOURS, TRAIN_TTL_HOURS
-from videollm.pipeline.tasks import TaskResult
+from videollm.kfp.sizing import TRAIN_TIMEOUT_HOURS, TRAIN_TTL_HOURS
+from videollm.kfp.tasks import TaskResult
+from videollm.launcher.base import Launcher, TrainJobSpec
 from videollm.storage import join
+from videollm.tracking.lookup import checkpoint_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -244,7 +245,7 @@ def run_train_task(args: TrainTaskArgs, launcher: Launcher | None = None) -> Tra
     if not result.succeeded:
         where = f"; the master's log is at {saved}" if saved else "; no log of it was kept"
         raise VideoLLMError(f"training job {spec.name} failed: {result.reason}{where}")
-    metrics = run_metrics(args.checkpoint_uri)
+    metrics = checkpoint_metrics(args.checkpoint_uri)
     manifest = {
         "llm": args.llm,
         "recipe": args.recipe,
@@ -283,27 +284,6 @@ def work_of(checkpoint_uri: str) -> str:
     """The run's folder: the one holding ``<work_uri>/<run>/checkpoint``."""
     text = checkpoint_uri.rstrip("/")
     return text.rsplit("/", 1)[0] if "/" in text else "."
-
-
-def run_metrics(checkpoint_uri: str) -> dict[str, float]:
-    """Final metrics of the MLflow run that wrote ``checkpoint_uri`` (empty if none found)."""
-    from mlflow import MlflowClient
-
-    from videollm.tracking import CHECKPOINT_TAG
-    from videollm.tracking.store import experiment_name
-
-    client = MlflowClient()
-    experiment = client.get_experiment_by_name(experiment_name())
-    if experiment is None:
-        return {}
-    uri = checkpoint_uri if "://" in checkpoint_uri else os.path.abspath(checkpoint_uri)
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        f"tags.`{CHECKPOINT_TAG}` = '{uri}'",
-        max_results=1,
-        order_by=["attributes.start_time DESC"],
-    )
-    return dict(runs[0].data.metrics) if runs else {}
 
 
 def run_name(checkpoint_uri: str) -> str:

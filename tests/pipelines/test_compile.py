@@ -15,8 +15,8 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from videollm.errors import ConfigError
 from videollm.images import PIPELINE_IMAGE, image
-from videollm.pipeline import sizing
-from videollm.pipeline.platform import (
+from videollm.kfp import sizing
+from videollm.kfp.cluster import (
     EXTRACT_GPUS,
     GPU_RESOURCE,
     HF_CACHE_PVC,
@@ -27,8 +27,8 @@ from videollm.pipeline.platform import (
     TRAIN_RETRIES,
     TRAIN_SERVICE_ACCOUNT,
 )
-from videollm.pipeline.pod_settings import apply_pod_settings
-from videollm.pipeline.runner import compile_all, pipelines, source_dir, spec_tasks
+from videollm.kfp.pod_settings import apply_pod_settings
+from videollm.kfp.runner import compile_all, pipelines, source_dir, spec_tasks
 
 INTERFACE = {
     "videos_uri", "annotations_uri", "annotation_format", "encoder", "llm", "recipe",
@@ -54,7 +54,7 @@ def test_every_pipeline_compiles(compiled):
 
 def test_committed_yaml_is_current(compiled):
     for name, path in compiled.items():
-        committed = source_dir() / f"{name}.yaml"
+        committed = source_dir(name) / f"{name}.yaml"
         assert committed.is_file(), f"{committed} missing: run `videollm pipeline compile`"
         assert _docs(committed) == _docs(path), (
             f"{committed} is stale: run `videollm pipeline compile` and commit it"
@@ -65,7 +65,7 @@ def test_committed_yaml_parses_as_a_pipeline_spec():
     from kfp import components
 
     for name in pipelines():
-        path = source_dir() / f"{name}.yaml"
+        path = source_dir(name) / f"{name}.yaml"
         spec = pipeline_spec_pb2.PipelineSpec()
         json_format.ParseDict(_docs(path)[0], spec)
         assert spec.pipeline_info.name == f"videollm-{name.replace('_', '-')}"
@@ -74,7 +74,7 @@ def test_committed_yaml_parses_as_a_pipeline_spec():
 
 
 def test_finetune_interface_and_wiring():
-    spec, platform = _docs(source_dir() / "finetune.yaml")
+    spec, platform = _docs(source_dir("finetune") / "finetune.yaml")
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert set(params) >= INTERFACE
     tasks = spec["root"]["dag"]["tasks"]
@@ -98,7 +98,7 @@ def test_finetune_interface_and_wiring():
 def test_cached_tasks_do_not_take_the_run_id(name):
     # KFP keys its cache on a task's inputs: one input set to the run's id would make every
     # run a cache miss, so an unchanged extract or convert would never be skipped.
-    spec = _docs(source_dir() / f"{name}.yaml")[0]
+    spec = _docs(source_dir(name) / f"{name}.yaml")[0]
     tasks = spec_tasks(spec)
     cached = {n: t for n, t in tasks.items() if t.get("cachingOptions", {}).get("enableCache")}
     assert {"extract"} <= set(cached) and ("convert" in cached) == (name == "finetune")
@@ -125,7 +125,7 @@ def test_compile_for_another_registry(tmp_path):
 
 
 def _platform_executors(name: str) -> dict[str, dict]:
-    return _docs(source_dir() / f"{name}.yaml")[1]["platforms"]["kubernetes"]["deploymentSpec"][
+    return _docs(source_dir(name) / f"{name}.yaml")[1]["platforms"]["kubernetes"]["deploymentSpec"][
         "executors"
     ]
 
@@ -156,7 +156,7 @@ DEFAULTS = {
 
 @pytest.mark.parametrize("name", ["finetune", "extract_only"])
 def test_every_task_pod_keeps_istio_out_and_has_requests_and_limits(name):
-    spec = _docs(source_dir() / f"{name}.yaml")[0]
+    spec = _docs(source_dir(name) / f"{name}.yaml")[0]
     executors = spec["deploymentSpec"]["executors"]
     platform = _platform_executors(name)
     params = spec["root"]["inputDefinitions"]["parameters"]
@@ -174,7 +174,7 @@ def test_every_task_pod_keeps_istio_out_and_has_requests_and_limits(name):
 
 
 def test_gpu_tasks_get_a_gpu_the_hf_cache_and_the_token():
-    executors = _docs(source_dir() / "finetune.yaml")[0]["deploymentSpec"]["executors"]
+    executors = _docs(source_dir("finetune") / "finetune.yaml")[0]["deploymentSpec"]["executors"]
     platform = _platform_executors("finetune")
     extract_gpus = executors["exec-extract"]["container"]["resources"]["accelerator"]
     assert extract_gpus["resourceCount"] == str(EXTRACT_GPUS)
@@ -201,7 +201,7 @@ def test_gpu_tasks_get_a_gpu_the_hf_cache_and_the_token():
 
 
 def test_train_task_retries_with_backoff_and_hands_its_settings_to_the_job():
-    spec = _docs(source_dir() / "finetune.yaml")[0]
+    spec = _docs(source_dir("finetune") / "finetune.yaml")[0]
     tasks = spec_tasks(spec)
     policy = tasks["train"]["retryPolicy"]
     assert policy["maxRetryCount"] == TRAIN_RETRIES and policy["backoffFactor"] > 1
@@ -230,7 +230,7 @@ def test_train_task_retries_with_backoff_and_hands_its_settings_to_the_job():
 
 @pytest.mark.parametrize("name", ["finetune", "extract_only"])
 def test_submit_time_pod_settings_rewrite_only_what_kfp_takes_as_literals(name):
-    spec, *platform = copy.deepcopy(_docs(source_dir() / f"{name}.yaml"))
+    spec, *platform = copy.deepcopy(_docs(source_dir(name) / f"{name}.yaml"))
     executors = platform[0]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     untouched = copy.deepcopy(executors)
     apply_pod_settings(spec, platform, {})  # the defaults: what was compiled

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from videollm import __version__
-from videollm.config import from_dict, to_dict
+from videollm.config_loader import from_dict, to_dict
 from videollm.errors import CheckpointError
 from videollm.model.projector import ProjectorType
 

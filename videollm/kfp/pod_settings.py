@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from videollm.pipeline.platform import (
+from videollm.kfp.cluster import (
     HF_HOME,
     HF_HOME_ANNOTATION,
     ISTIO_INJECT,
     KUEUE_QUEUE_LABEL,
 )
-from videollm.pipeline.train_task import checked_label
+from videollm.kfp.train_task import checked_label
 
 #: The executor of the extract tasks (the only task pods Kueue queues: they hold GPUs).
 EXTRACT_EXECUTOR = "exec-extract"

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from videollm.errors import ConfigError, VideoLLMError
-from videollm.pipeline.runner import get_pipeline, parse_params
-from videollm.pipeline.tasks import (
+from videollm.kfp.runner import get_pipeline, parse_params
+from videollm.kfp.tasks import (
     extract_shard,
     keyed_dir,
     plan_shards,
     single_uri,
     work_dir,
 )
-from videollm.pipeline.train_task import WATCH_GRACE_S, TrainTaskArgs, dns_name, job_spec
+from videollm.kfp.train_task import WATCH_GRACE_S, TrainTaskArgs, dns_name, job_spec
 
 
 def test_plan_shards_caps_at_the_number_of_videos(colour_data):
@@ -148,8 +148,8 @@ class _Recorded:
 
 
 def test_train_task_fails_with_the_jobs_reason_and_keeps_the_masters_log(tmp_path):
+    from videollm.kfp.train_task import run_train_task
     from videollm.launcher.base import LaunchResult
-    from videollm.pipeline.train_task import run_train_task
 
     work = tmp_path / "runs" / "run-7"
     args = TrainTaskArgs("r", "f", str(work / "checkpoint"), "m")
@@ -177,8 +177,8 @@ def test_train_task_fails_with_the_jobs_reason_and_keeps_the_masters_log(tmp_pat
 
 
 def test_a_failed_job_still_fails_when_its_log_cannot_be_kept(tmp_path):
+    from videollm.kfp.train_task import run_train_task
     from videollm.launcher.base import LaunchResult
-    from videollm.pipeline.train_task import run_train_task
 
     blocker = tmp_path / "run"
     blocker.write_text("a file where the run folder should be")
@@ -189,8 +189,8 @@ def test_a_failed_job_still_fails_when_its_log_cannot_be_kept(tmp_path):
 
 
 def test_job_spec_bounds_the_job_and_ties_it_to_the_run():
+    from videollm.kfp.cluster import ISTIO_INJECT, KUEUE_QUEUE_LABEL
     from videollm.launcher.base import RUN_LABEL
-    from videollm.pipeline.platform import ISTIO_INJECT, KUEUE_QUEUE_LABEL
 
     args = TrainTaskArgs(
         records_uri="r", features_uri="f", checkpoint_uri="s3://w/runs/1f0c-77/checkpoint",
@@ -227,9 +227,9 @@ def test_job_spec_refuses_bad_bounds_by_name(change, message):
 
 
 def test_auto_launcher_is_a_pytorchjob_inside_a_cluster_and_torchrun_outside(monkeypatch):
+    from videollm.kfp.train_task import pick_launcher
     from videollm.launcher.local import TorchrunLauncher
     from videollm.launcher.pytorchjob import PyTorchJobLauncher
-    from videollm.pipeline.train_task import pick_launcher
 
     args = TrainTaskArgs("r", "f", "c", "m")
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
 import sys
 import tempfile
 from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
@@ -16,36 +18,48 @@ from videollm.errors import ConfigError, VideoLLMError
 logger = logging.getLogger(__name__)
 
 
-def pipelines() -> dict[str, Any]:
-    """The pipelines by name (imported lazily: ``kfp`` is slow to import)."""
-    from pipelines import PIPELINES
+#: Entry-point group the pipelines register under (``pyproject.toml``); a plugin package can
+#: add its own pipelines there, and ``videollm pipeline`` then compiles, runs and submits them.
+ENTRY_POINT_GROUP = "videollm.pipelines"
 
-    return PIPELINES
+
+def _entry_points() -> dict[str, EntryPoint]:
+    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    if not found:
+        raise ConfigError(
+            f"no pipelines are installed (entry-point group {ENTRY_POINT_GROUP}): "
+            "reinstall videollm (`pip install -e .`)"
+        )
+    return dict(sorted(found.items()))
+
+
+def pipelines() -> dict[str, Any]:
+    """The installed pipelines by name (loaded lazily: ``kfp`` is slow to import)."""
+    return {name: ep.load() for name, ep in _entry_points().items()}
 
 
 def get_pipeline(name: str) -> Any:
     """One pipeline by name, or a :class:`ConfigError` listing the known ones."""
-    known = pipelines()
+    known = _entry_points()
     if name not in known:
         raise ConfigError(f"pipeline {name!r} is unknown; known: {', '.join(known)}")
-    return known[name]
+    return known[name].load()
 
 
-def source_dir() -> Path:
-    """The ``pipelines/`` folder, where compiled YAML is committed."""
-    import pipelines as package
-
-    return Path(package.__file__).parent
+def source_dir(name: str) -> Path:
+    """The folder of pipeline ``name``'s module, where its compiled YAML is committed."""
+    module = importlib.import_module(_entry_points()[name].module)
+    return Path(module.__file__ or ".").parent
 
 
 def compile_all(out_dir: str | Path | None = None) -> list[Path]:
     """Compile every pipeline to ``<name>.yaml`` (default: beside its source)."""
     from kfp import compiler
 
-    out = Path(out_dir) if out_dir else source_dir()
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, pipeline in pipelines().items():
+        out = Path(out_dir) if out_dir else source_dir(name)
+        out.mkdir(parents=True, exist_ok=True)
         path = out / f"{name}.yaml"
         compiler.Compiler().compile(pipeline, str(path))
         written.append(path)
@@ -157,44 +171,6 @@ def run_local(name: str, params: dict[str, Any], out: str | Path) -> LocalRun:
     return LocalRun(out / "kfp", params["work_uri"], os.environ["MLFLOW_TRACKING_URI"])
 
 
-def champion_summary(model_name: str, alias: str = "champion") -> dict[str, str]:
-    """The registry's ``alias`` version of ``model_name``: version, run and checkpoint."""
-    from mlflow.exceptions import MlflowException
-
-    from videollm.tracking.store import connect
-
-    client = connect()  # MLFLOW_TRACKING_URI now, not a URI set earlier in this process
-    try:
-        version = client.get_model_version_by_alias(model_name, alias)
-    except MlflowException:
-        return {}
-    run = client.get_run(version.run_id) if version.run_id else None
-    return {
-        "model_uri": f"models:/{model_name}@{alias}",
-        "version": str(version.version),
-        "run_id": version.run_id or "",
-        "run_name": run.data.tags.get("mlflow.runName", "") if run else "",
-        "experiment_id": run.info.experiment_id if run else "",
-        "checkpoint": version.source,
-    }
-
-
-def latest_trained_run(experiment: str) -> dict[str, str]:
-    """The newest finished run of ``experiment`` that names a checkpoint: a train run."""
-    from videollm.tracking.search import search_finished
-    from videollm.tracking.select import CHECKPOINT_TAG
-    from videollm.tracking.store import connect
-
-    for run in search_finished(connect(), experiment, limit=100):
-        if CHECKPOINT_TAG in run.data.tags:
-            return {
-                "run_id": run.info.run_id,
-                "run_name": run.data.tags.get("mlflow.runName", ""),
-                "checkpoint": run.data.tags[CHECKPOINT_TAG],
-            }
-    return {}
-
-
 def submit(
     name: str,
     params: dict[str, Any],
@@ -224,7 +200,7 @@ def submit(
     import kfp
     import yaml
 
-    from videollm.pipeline.pod_settings import apply_pod_settings
+    from videollm.kfp.pod_settings import apply_pod_settings
 
     run_name = run_name or f"{name} {datetime.datetime.now():%Y-%m-%d %H-%M-%S}"
     client = kfp.Client(host=host, namespace=namespace)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from videollm.config import check_int, to_dict
+from videollm.config_loader import check_int, to_dict
 from videollm.errors import ConfigError
 
 # Fields that change how fast extraction runs but not what it produces. They are left out of

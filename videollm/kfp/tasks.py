@@ -51,13 +51,13 @@ class TaskResult:
 
 def init_task(experiment: str, platform_config: str, platform_secret: str) -> None:
     """Per-task set-up: INFO logs to the task's log, a check that the platform ConfigMap and
-    Secret reached the pod (:func:`~videollm.pipeline.preflight.check_platform`), and the
+    Secret reached the pod (:func:`~videollm.kfp.preflight.check_platform`), and the
     run's MLflow experiment.
 
     Raises:
         ConfigError: inside a cluster, the ConfigMap or Secret is missing or incomplete.
     """
-    from videollm.pipeline.preflight import check_platform
+    from videollm.kfp.preflight import check_platform
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     check_platform(platform_config, platform_secret)
@@ -206,7 +206,7 @@ def extract_shard(
     videos_uri: str, features_uri: str, encoder: str, num_frames: int, shard: int, num_shards: int
 ) -> TaskResult:
     """Extract one shard's features into ``features_uri/shard-NNN``."""
-    from videollm.features.config import ExtractConfig
+    from videollm.features.extract_config import ExtractConfig
     from videollm.steps import run_extract
 
     cfg = ExtractConfig(encoder=encoder, num_frames=num_frames)
@@ -275,9 +275,10 @@ def evaluate_checkpoint(
     Raises:
         ConfigError: ``gpus`` is neither 0 nor 1 (one model replica uses one GPU).
     """
-    from videollm.config import load_config
+    from videollm.config_loader import load_config
     from videollm.eval.evaluate import EvalConfig
-    from videollm.steps import run_evaluate, stage_in
+    from videollm.steps import run_evaluate
+    from videollm.storage.staging import stage_in
 
     if str(gpus).strip() not in ("0", "1"):
         raise ConfigError(f"eval_gpus: 0 (CPU) or 1 (one GPU), got {gpus!r}")

@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from videollm.errors import EXIT_CONFIG
-from videollm.pipeline.platform import ISTIO_INJECT, KUEUE_QUEUE_LABEL
-from videollm.pipeline.runner import get_pipeline, parse_params, spec_tasks, submit
+from videollm.kfp.cluster import ISTIO_INJECT, KUEUE_QUEUE_LABEL
+from videollm.kfp.runner import get_pipeline, parse_params, spec_tasks, submit
 
 REPLIES = {
     ("GET", "/apis/v2beta1/healthz"): {"commit_sha": "abc", "tag_name": "2.4.0"},

@@ -22,7 +22,7 @@ from transformers import TrainerCallback, TrainingArguments
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from videollm.config import load_config, to_dict
+from videollm.config_loader import load_config, to_dict
 from videollm.data.dataset import ChatDataset, VideoChatCollator, check_features_exist
 from videollm.data.records import read_records
 from videollm.errors import ConfigError, FeatureFormatError
@@ -30,12 +30,12 @@ from videollm.features.manifest import verify_features
 from videollm.features.store import feature_path, load_features
 from videollm.hub import resolve_model_ref
 from videollm.lineage import META_FILE
-from videollm.model.config import CONFIG_FILE, WEIGHTS_FILE, CheckpointConfig
+from videollm.model.model_config import CONFIG_FILE, WEIGHTS_FILE, CheckpointConfig
 from videollm.model.video_llm import VideoLLM, resolve_device
 from videollm.ranks import is_main_process
-from videollm.train.config import TrainConfig, grad_accumulation, optimizer_steps
 from videollm.train.hf_trainer import VideoLLMTrainer
 from videollm.train.interrupt import StopOnInterrupt
+from videollm.train.train_config import TrainConfig, grad_accumulation, optimizer_steps
 
 logger = logging.getLogger(__name__)
 
