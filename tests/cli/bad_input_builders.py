@@ -11,8 +11,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from broken_videos import write_text_as_video
+
 from videollm.demo.tiny_models import build_tiny_clip
-from videollm.demo.videos import write_text_as_video
 from videollm.features.store import MANIFEST_NAME, load_features, save_features
 from videollm.model.model_config import CONFIG_FILE, WEIGHTS_FILE
 

@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from broken_videos import write_text_as_video
 
 from videollm.cli.main import EXIT_CONFIG, EXIT_PARTIAL, main
-from videollm.demo.videos import write_text_as_video
 
 COMMANDS = {
     "extract": ["--videos", "--num-frames", "--pooling", "--allow-pickle"],

@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from videollm.demo.videos import (
-    SyntheticVideo,
-    make_synthetic_videos,
+from broken_videos import (
     write_audio_only,
     write_empty_file,
     write_text_as_video,
     write_truncated_video,
 )
+
+from videollm.demo.videos import SyntheticVideo, make_synthetic_videos
 
 BAD_IDS = frozenset({"cut", "empty", "notes", "song"})
 

@@ -20,10 +20,11 @@ import httpx
 import pytest
 import torch
 from bento_server import TOKEN, Server
+from broken_videos import write_truncated_video
 from safetensors.torch import save_file
 from serve_helpers import AUTH, QUESTION, chat, counters, error_of, jpeg, png, turns, video_of
 
-from videollm.demo.videos import ClipSpec, write_truncated_video, write_video
+from videollm.demo.videos import ClipSpec, write_video
 
 pytestmark = pytest.mark.slow
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from videollm.demo.videos import (
-    FORMATS,
-    ClipSpec,
+from broken_videos import (
     write_audio_only,
     write_empty_file,
     write_text_as_video,
     write_truncated_video,
-    write_video,
 )
+
+from videollm.demo.videos import FORMATS, ClipSpec, write_video
 
 CLIP_FRAMES = 24
 

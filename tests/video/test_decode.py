@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from broken_videos import write_truncated_video
 
-from videollm.demo.videos import COLOURS, FORMATS, ClipSpec, write_truncated_video, write_video
+from videollm.demo.videos import COLOURS, FORMATS, ClipSpec, write_video
 from videollm.errors import VideoDecodeError
 from videollm.video import decode
 from videollm.video.decode import read_video, resize_shortest_edge
