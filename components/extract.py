@@ -12,6 +12,8 @@ def extract(
     work_uri: str,
     encoder: str,
     num_frames: int,
+    pooling: str,
+    pooling_options: dict,
     shard: int,
     num_shards: int,
     experiment: str,
@@ -26,9 +28,11 @@ def extract(
     Args:
         videos_uri: Folder or ``s3://`` prefix of the videos.
         work_uri: Folder or prefix for all runs' data. The features go under a key made
-            from the videos, encoder and frames, so runs with the same ones share them.
+            from the videos, encoder, frames and pooling, so runs with the same ones share them.
         encoder: Vision encoder (HF id, path or s3:// mirror).
         num_frames: Frames sampled per video.
+        pooling: A registered pooling (``spatiotemporal``, ``adaptive3d``, ``per_frame`` …).
+        pooling_options: The pooling's options (``{"tokens_per_frame": 4}``).
         shard: This task's shard index.
         num_shards: Number of shards.
         experiment: MLflow experiment.
@@ -41,17 +45,15 @@ def extract(
     Returns:
         The features prefix all shards write under.
     """
-    from videollm.kfp.tasks import (
-        extract_shard,
-        features_dir,
-        init_task,
-        log_metrics,
-        write_outputs,
-    )
+    from videollm.kfp.task_io import init_task, log_metrics, write_outputs
+    from videollm.kfp.tasks import extract_shard
+    from videollm.kfp.work_dirs import features_dir
 
     init_task(experiment, platform_config, platform_secret)
-    out = features_dir(work_uri, videos_uri, encoder, num_frames)
-    result = extract_shard(videos_uri, out, encoder, num_frames, shard, num_shards)
+    out = features_dir(work_uri, videos_uri, encoder, num_frames, pooling, pooling_options)
+    result = extract_shard(
+        videos_uri, out, encoder, num_frames, shard, num_shards, pooling, pooling_options
+    )
     write_outputs(result, features.path, report.path)
     log_metrics(metrics, result)
     return result.uri

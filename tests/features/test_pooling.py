@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from videollm.features.extract_config import ExtractConfig
-from videollm.features.pooling import adaptive3d_pool, num_tokens, pool, spatiotemporal_pool
+from videollm.features.pooling import num_tokens, pool
+from videollm.features.poolings.adaptive3d import adaptive3d_pool
+from videollm.features.poolings.spatiotemporal import spatiotemporal_pool
 
 
 def test_spatiotemporal_values_and_padding() -> None:
@@ -69,7 +71,7 @@ def test_adaptive3d_stretches_short_videos_and_needs_square_grid() -> None:
 def test_pool_dispatch_and_num_tokens() -> None:
     x = torch.randn(5, 16, 4)
     st = ExtractConfig(num_frames=8)
-    a3 = ExtractConfig(pooling="adaptive3d", pool_size=[2, 2, 2])
+    a3 = ExtractConfig(pooling="adaptive3d", pooling_options={"pool_size": [2, 2, 2]})
     assert pool(x, st).shape == (num_tokens(st, 16), 4) == (24, 4)
     assert pool(x, a3).shape == (num_tokens(a3, 16), 4) == (8, 4)
     assert num_tokens(ExtractConfig(), 256) == 356

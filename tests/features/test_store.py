@@ -79,7 +79,8 @@ def test_metadata_keys_and_recorded_config(tmp_path: Path) -> None:
     assert json.loads(meta["extract_config"]).keys().isdisjoint(RUNTIME_FIELDS)
     parsed = read_extract_config(meta)
     assert (parsed.encoder, parsed.num_frames) == ("/models/clip", 8)
-    assert parsed.pool_size == [16, 12, 12]
+    assert (parsed.pooling, parsed.pooling_options) == ("spatiotemporal", {})
+    assert json.loads(meta["pooling_options"]) == {}
     assert parsed.batch_size == ExtractConfig().batch_size  # runtime-only: not recorded
 
 

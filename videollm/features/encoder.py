@@ -1,4 +1,7 @@
-"""CLIP-style vision encoder: frames in, patch tokens of one hidden layer out.
+"""Vision encoder: frames in, patch tokens of one hidden layer out.
+
+The tower is loaded by its encoder family (:mod:`videollm.features.encoder_family`), which also
+says how many leading non-patch tokens (CLIP's CLS, none for SigLIP) each hidden state has.
 
 Preprocessing follows the checkpoint's ``preprocessor_config.json`` (shortest-edge bicubic
 resize, center crop, rescale, normalize) but runs in torch on the whole frame batch, on the
@@ -16,15 +19,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from transformers import AutoConfig, AutoModel, CLIPVisionModel
 from transformers.image_processing_utils import ImageProcessingMixin
 
 from videollm.errors import ConfigError
+from videollm.features.encoder_family import WHAT, load_tower
 from videollm.hub import load_pretrained, model_source
 
 logger = logging.getLogger(__name__)
-
-WHAT = "encoder"  # the setting named in load errors
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _DTYPES.update({"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16})
@@ -109,7 +110,12 @@ class VideoEncoder:
             max_frames_per_pass = 64
         self.max_frames_per_pass = max_frames_per_pass
         source = model_source(name_or_path, WHAT)  # an s3:// mirror: its local copy
-        self.model = _load_vision_model(source, name_or_path, self.dtype).to(self.device).eval()
+        tower = load_tower(source, name_or_path, self.dtype)
+        self.family = tower.family
+        self.prefix_tokens = tower.prefix_tokens
+        self.hidden_size = tower.hidden_size
+        self.num_patches = tower.num_patches
+        self.model = tower.model.to(self.device).eval()
         self._hidden_index = self._truncate_to_layer(layer)
         proc, _ = load_pretrained(
             lambda: ImageProcessingMixin.get_image_processor_dict(source), name_or_path, WHAT
@@ -133,12 +139,10 @@ class VideoEncoder:
         self._scale = torch.tensor([self.rescale / s for s in std], device=self.device)
         self._shift = torch.tensor([m / s for m, s in zip(mean, std, strict=True)])
         self._shift = self._shift.to(self.device)
-        cfg = self.model.config
-        self.hidden_size = int(cfg.hidden_size)
-        self.num_patches = (int(cfg.image_size) // int(cfg.patch_size)) ** 2
         logger.info(
-            "encoder %s on %s (%s): layer %d, %d patches × %d",
+            "encoder %s (%s) on %s (%s): layer %d, %d patches × %d",
             name_or_path,
+            self.family,
             self.device,
             self.dtype,
             layer,
@@ -155,11 +159,16 @@ class VideoEncoder:
 
         Returns:
             None when the hook is in place, else the ``hidden_states`` index to read
-            (towers without an ``encoder.layers`` list, or ``layer`` = the embeddings).
+            (towers without an ``encoder.layers`` or ``encoder.layer`` list, or ``layer`` =
+            the embeddings).
         """
         self._captured: torch.Tensor | None = None
         tower = getattr(self.model, "vision_model", self.model)
-        blocks = getattr(getattr(tower, "encoder", None), "layers", None)
+        encoder = getattr(tower, "encoder", None)
+        # CLIP and SigLIP name the list ``layers``; ViT, DINOv2 and other BERT-style ``layer``.
+        blocks = getattr(encoder, "layers", None)
+        if blocks is None:
+            blocks = getattr(encoder, "layer", None)
         if not isinstance(blocks, torch.nn.ModuleList):
             return layer
         count = len(blocks) + 1  # hidden_states = embeddings + one entry per block
@@ -205,7 +214,7 @@ class VideoEncoder:
 
     @torch.inference_mode()
     def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Patch tokens (CLS dropped) of preprocessed ``N×3×S×S`` pixels: ``N×P×D``."""
+        """Patch tokens (CLS etc. dropped) of preprocessed ``N×3×S×S`` pixels: ``N×P×D``."""
         pixels = pixels.to(self.device, self.dtype)
         step = self.max_frames_per_pass or len(pixels)
         if len(pixels) <= step:
@@ -220,7 +229,24 @@ class VideoEncoder:
             out = self.model(pixel_values=pixels, output_hidden_states=True)
             hidden = out.hidden_states[self._hidden_index]
         assert hidden is not None
-        return hidden[:, 1:]
+        return hidden[:, self._prefix_of(hidden.shape[1]) :]
+
+    def _prefix_of(self, length: int) -> int:
+        """Leading non-patch tokens in a hidden state of ``length`` tokens.
+
+        Raises:
+            ConfigError: The length does not fit the family's layout (a checkpoint whose
+                preprocessor resizes to another size than the model's ``image_size``).
+        """
+        prefix = length - self.num_patches
+        if prefix < 0 or (self.prefix_tokens is not None and prefix != self.prefix_tokens):
+            expected = self.num_patches + (self.prefix_tokens or 0)
+            raise ConfigError(
+                f"{WHAT}: {self.name} ({self.family}) returned {length} tokens per frame, "
+                f"expected {expected} ({self.num_patches} patches); is its preprocessor's "
+                "size its image_size?"
+            )
+        return prefix
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """Patch tokens of ``N×H×W×3`` uint8 frames: ``N×P×D`` (CLS dropped)."""
@@ -239,30 +265,3 @@ def _resize_bicubic(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False)
     y = F.interpolate(x.float(), size=size, mode="bicubic", antialias=True, align_corners=False)
     return y.round_().clamp_(0, 255)
-
-
-def _load_vision_model(source: str, name_or_path: str, dtype: torch.dtype) -> torch.nn.Module:
-    """Load only the vision tower, from a vision-only or a full (image+text) checkpoint.
-
-    ``source`` is what is loaded; ``name_or_path``, what the user gave, is named in errors.
-
-    Raises:
-        ConfigError: ``name_or_path`` cannot be loaded, or is not an image encoder (a
-            language model given as ``encoder``, say).
-    """
-    config = load_pretrained(lambda: AutoConfig.from_pretrained(source), name_or_path, WHAT)
-    vision = getattr(config, "vision_config", config)
-    if not hasattr(vision, "image_size") or not hasattr(vision, "patch_size"):
-        raise ConfigError(
-            f"{WHAT}: {name_or_path} is a {config.model_type!r} model, not a vision encoder "
-            "(expected a CLIP- or SigLIP-style model with image_size and patch_size)"
-        )
-    if config.model_type in ("clip", "clip_vision_model"):
-        # Loads the vision half of a full CLIP checkpoint without building the text tower.
-        return load_pretrained(
-            lambda: CLIPVisionModel.from_pretrained(source, dtype=dtype), name_or_path, WHAT
-        )
-    model = load_pretrained(
-        lambda: AutoModel.from_pretrained(source, dtype=dtype), name_or_path, WHAT
-    )
-    return getattr(model, "vision_model", model)

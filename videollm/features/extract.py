@@ -25,9 +25,14 @@ from tqdm import tqdm
 
 from videollm.errors import ConfigError, FeatureFormatError, VideoDecodeError
 from videollm.features.encoder import VideoEncoder, tune_cpu_allocator
-from videollm.features.extract_config import ExtractConfig, check_frame_bound, recorded_config
+from videollm.features.extract_config import (
+    ExtractConfig,
+    check_frame_bound,
+    normalize_recorded,
+    recorded_config,
+)
 from videollm.features.manifest import repair_manifest
-from videollm.features.pooling import pool
+from videollm.features.pooling import Pooling, build_pooling, pool
 from videollm.features.store import (
     FAILURES_NAME,
     FEATURES_KEY,
@@ -129,6 +134,7 @@ def _check_existing(path: Path, cfg: ExtractConfig) -> dict[str, str] | None:
     if isinstance(recorded.get("encoder"), str):
         # Files from before encoders were stored absolute may name the same folder relatively.
         recorded["encoder"] = _absolute_if_local(recorded["encoder"], str(Path.cwd()))
+    recorded = normalize_recorded(recorded)
     wanted = recorded_config(cfg)
     if recorded != wanted:
         diff = {k: (recorded.get(k), v) for k, v in wanted.items() if recorded.get(k) != v}
@@ -174,7 +180,7 @@ def _plan(
 
 
 def _encode_batch(
-    encoder: VideoEncoder, items: list[_Decoded], cfg: ExtractConfig
+    encoder: VideoEncoder, items: list[_Decoded], pooling: Pooling
 ) -> list[torch.Tensor]:
     """Pooled features of several videos from one encoder forward pass."""
     videos = [it.video for it in items if it.video is not None]
@@ -182,7 +188,7 @@ def _encode_batch(
     pixels = torch.cat([encoder.preprocess(v.frames) for v in videos])
     tokens = encoder.encode_pixels(pixels)
     per_video = tokens.split([v.frames.shape[0] for v in videos])
-    return [pool(t, cfg) for t in per_video]
+    return [pooling.pool(t) for t in per_video]
 
 
 def extract(
@@ -267,6 +273,7 @@ def _run(
     # that decodes, so a re-run that only retries broken files never loads it.
     batches = iter(loader)
     encoder: VideoEncoder | None = None
+    pooling = build_pooling(cfg)
     with tqdm(total=len(todo), unit="video", desc="extract") as bar:
         for batch in batches:
             good = [it for it in batch if it.error is None]
@@ -280,7 +287,7 @@ def _run(
                     encoder = VideoEncoder(cfg.encoder, cfg.layer, cfg.device, cfg.dtype)
                     if encoder.device.type == "cpu":
                         tune_cpu_allocator()
-                for item, feats in zip(good, _encode_batch(encoder, good, cfg), strict=True):
+                for item, feats in zip(good, _encode_batch(encoder, good, pooling), strict=True):
                     saved = _save(item, feats, out, cfg)
                     if on_saved is not None:
                         on_saved(saved)

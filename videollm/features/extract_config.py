@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import functools
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
 
-from videollm.config_loader import check_int, to_dict
+from videollm.config_loader import check_int, from_dict, to_dict
 from videollm.errors import ConfigError
+from videollm.features.pooling import POOLINGS, pooling_options
+
+logger = logging.getLogger(__name__)
 
 # Fields that change how fast extraction runs but not what it produces. They are left out of
 # the ``extract_config`` recorded with each feature file.
 RUNTIME_FIELDS = frozenset(
     {"device", "dtype", "batch_size", "num_workers", "allow_pickle", "max_num_frames"}
 )
+# Deprecated aliases, folded into other fields on load and never recorded.
+ALIAS_FIELDS = frozenset({"pool_size"})
 
 DEFAULT_MAX_NUM_FRAMES = 1024
 
@@ -22,12 +30,19 @@ class ExtractConfig:
     """How video features are made (defaults: Video-ChatGPT's recipe).
 
     Attributes:
-        encoder: Hugging Face id or local path of a CLIP-style vision encoder.
-        layer: Index into ``hidden_states`` (``-2``: penultimate layer); the CLS token is dropped.
+        encoder: Hugging Face id or local path of a vision encoder (CLIP, SigLIP or any
+            tower that returns hidden states; see ``ENCODER_FAMILIES``).
+        layer: Index into ``hidden_states`` (``-2``: penultimate layer); non-patch tokens
+            (CLS, registers) are dropped as the encoder's family says.
         num_frames: Most frames sampled per video (segment midpoints), 1 to ``max_num_frames``.
-        pooling: ``spatiotemporal`` (Video-ChatGPT: ``num_frames + P`` tokens) or
-            ``adaptive3d`` (PLLaVA: ``t*h*w`` tokens).
-        pool_size: ``[t, h, w]`` output grid of ``adaptive3d`` pooling.
+        pooling: A name in ``POOLINGS``: ``spatiotemporal`` (Video-ChatGPT: ``num_frames + P``
+            tokens), ``adaptive3d`` (PLLaVA: ``t*h*w`` tokens), ``per_frame`` (LLaMA-VID
+            content tokens: ``num_frames*k``) or a plugin's.
+        pooling_options: The pooling's settings (its ``Options`` dataclass), e.g.
+            ``{pool_size: [8, 12, 12]}`` for ``adaptive3d``; stored with every default filled
+            in, so equal settings compare equal however they were written.
+        pool_size: Deprecated alias of ``pooling_options.pool_size`` (``adaptive3d``), kept so
+            old recipes and recorded configs load; always ``None`` after construction.
         resize_shortest: Optional shortest-edge resize at decode time (saves memory on big videos).
         batch_size: Videos whose frames go through the encoder in one forward pass.
         num_workers: Decode worker processes (0: decode in the main process).
@@ -43,8 +58,9 @@ class ExtractConfig:
     encoder: str = "openai/clip-vit-large-patch14"
     layer: int = -2
     num_frames: int = 100
-    pooling: Literal["spatiotemporal", "adaptive3d"] = "spatiotemporal"
-    pool_size: list[int] = field(default_factory=lambda: [16, 12, 12])
+    pooling: str = "spatiotemporal"
+    pooling_options: dict[str, Any] = field(default_factory=dict)
+    pool_size: list[int] | None = None
     resize_shortest: int | None = None
     batch_size: int = 4
     num_workers: int = 2
@@ -62,6 +78,35 @@ class ExtractConfig:
             check_int(self.resize_shortest, 1, "resize_shortest")
         if not self.encoder:
             raise ConfigError("encoder: required (a Hugging Face id or a local folder)")
+        if self.pool_size is not None:
+            self._fold_pool_size()
+        # Filled in with the defaults: {} and {pool_size: [16, 12, 12]} are the same features.
+        self.pooling_options = to_dict(pooling_options(self.pooling, self.pooling_options))
+
+    def _fold_pool_size(self) -> None:
+        """Move the deprecated ``pool_size`` into ``pooling_options`` where the pooling has it."""
+        size, self.pool_size = self.pool_size, None
+        takes = {f.name for f in fields(POOLINGS.get(self.pooling).Options)}
+        if "pool_size" not in takes:
+            # Configs recorded before pooling_options hold adaptive3d's unused default for
+            # every pooling; it never meant anything there.
+            return
+        given = self.pooling_options.get("pool_size")
+        if given is not None and list(given) != list(size):
+            raise ConfigError(
+                f"pool_size: {size} contradicts pooling_options.pool_size={given}; "
+                "pool_size is a deprecated alias, give pooling_options.pool_size only"
+            )
+        _warn_pool_size()
+        self.pooling_options = {**self.pooling_options, "pool_size": size}
+
+
+@functools.cache  # once per process: every old feature file would repeat it
+def _warn_pool_size() -> None:
+    logger.warning(
+        "extract.pool_size is deprecated; use extract.pooling_options.pool_size "
+        "(pooling_options='{pool_size: [8, 12, 12]}')"
+    )
 
 
 def check_frame_bound(cfg: ExtractConfig) -> None:
@@ -81,5 +126,22 @@ def check_frame_bound(cfg: ExtractConfig) -> None:
 
 
 def recorded_config(cfg: ExtractConfig) -> dict[str, Any]:
-    """The part of ``cfg`` that determines the features (runtime-only fields dropped)."""
-    return {k: v for k, v in to_dict(cfg).items() if k not in RUNTIME_FIELDS}
+    """The part of ``cfg`` that determines the features (runtime-only fields and aliases
+    dropped)."""
+    skip = RUNTIME_FIELDS | ALIAS_FIELDS
+    return {k: v for k, v in to_dict(cfg).items() if k not in skip}
+
+
+def normalize_recorded(recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded ``extract_config`` in today's form, to compare with :func:`recorded_config`.
+
+    Configs recorded by older versions spell the same settings differently (``pool_size``
+    beside the pooling, ``pooling_options`` missing); loading them through
+    :class:`ExtractConfig` folds the aliases and fills in the defaults. One that no longer
+    loads (a plugin pooling that is not installed) is returned as is, so it compares unequal.
+    """
+    try:
+        return recorded_config(from_dict(ExtractConfig, dict(recorded)))
+    except ConfigError as err:
+        logger.debug("recorded extract config does not load (%s); comparing it as is", err)
+        return dict(recorded)

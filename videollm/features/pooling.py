@@ -1,86 +1,93 @@
 """Pool per-frame patch tokens (``T×P×D``) into a fixed number of video tokens.
 
-Two recipes, chosen by ``ExtractConfig.pooling``:
-
-* ``spatiotemporal`` (Video-ChatGPT): the mean over patches gives one token per frame (``T×D``,
-  zero-padded to ``num_frames`` so every video has the same length), and the mean over frames
-  gives one token per patch (``P×D``). Frame tokens come first: ``(num_frames + P)×D``, i.e.
-  356×1024 for CLIP ViT-L/14 at 224 px and 100 frames.
-* ``adaptive3d`` (PLLaVA): the ``T×√P×√P`` token grid is average-pooled to ``t×h×w``.
+Each recipe is a :class:`Pooling` in its own module of :mod:`videollm.features.poolings`
+that registers itself in :data:`POOLINGS` (``spatiotemporal``, ``adaptive3d``, ``per_frame``
+…). ``ExtractConfig.pooling`` names one; its settings are its ``Options`` dataclass, filled from
+``ExtractConfig.pooling_options``. Adding a pooling is one new module there (or in a plugin
+named in ``VIDEOLLM_PLUGINS``); the CLI, config validation and pipelines read the registry.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-import torch.nn.functional as F
+from videollm.registry import Registry
 
-from videollm.features.extract_config import ExtractConfig
+if TYPE_CHECKING:  # torch only for hints: the CLI reads POOLINGS without importing torch
+    import torch
 
+    # extract_config imports this module to validate its pooling
+    from videollm.features.extract_config import ExtractConfig
 
-def spatiotemporal_pool(x: torch.Tensor, num_frames: int) -> torch.Tensor:
-    """Video-ChatGPT pooling of ``T×P×D`` tokens into ``(num_frames + P)×D``.
-
-    Args:
-        x: Patch tokens of ``T`` frames, ``T <= num_frames``.
-        num_frames: Length the per-frame tokens are zero-padded to.
-
-    Returns:
-        Per-frame means (padded) followed by per-patch means, in ``x``'s dtype.
-    """
-    if x.ndim != 3:
-        raise ValueError(f"expected T×P×D tokens, got shape {tuple(x.shape)}")
-    t, _, d = x.shape
-    if t > num_frames:
-        raise ValueError(f"{t} frames is more than num_frames={num_frames}")
-    # Means in fp32: fp16 sums over 256 patches or 100 frames lose precision.
-    xf = x.float()
-    per_frame = xf.mean(dim=1)
-    if t < num_frames:
-        per_frame = torch.cat([per_frame, per_frame.new_zeros(num_frames - t, d)])
-    per_patch = xf.mean(dim=0)
-    return torch.cat([per_frame, per_patch]).to(x.dtype)
+#: The setting that holds a pooling's options, named in errors.
+OPTIONS_SETTING = "extract.pooling_options"
 
 
-def adaptive3d_pool(x: torch.Tensor, pool_size: Sequence[int]) -> torch.Tensor:
-    """PLLaVA pooling of ``T×P×D`` tokens (``P`` a square grid) into ``(t*h*w)×D``.
+@dataclass
+class NoOptions:
+    """A pooling without settings: ``extract.pooling_options`` must stay empty."""
 
-    Videos with fewer than ``t`` frames are stretched (adaptive pooling repeats frames), so the
-    token count is always ``t*h*w``.
+
+class Pooling(ABC):
+    """Base of every pooling: ``T×P×D`` patch tokens of one video in, ``N×D`` tokens out.
+
+    ``N`` must depend only on the settings and the encoder's patch count, never on the
+    video, so every video of a dataset has the same number of tokens.
 
     Args:
-        x: Patch tokens of ``T`` frames on a ``√P×√P`` grid.
-        pool_size: ``(t, h, w)`` output grid.
-
-    Returns:
-        Pooled tokens in ``t, h, w`` order, in ``x``'s dtype.
+        options: An instance of :attr:`Options`.
+        num_frames: Most frames per video (``ExtractConfig.num_frames``); ``T <= num_frames``.
     """
-    if x.ndim != 3:
-        raise ValueError(f"expected T×P×D tokens, got shape {tuple(x.shape)}")
-    if len(pool_size) != 3:
-        raise ValueError(f"pool_size must be [t, h, w], got {list(pool_size)}")
-    t, p, d = x.shape
-    side = math.isqrt(p)
-    if side * side != p:
-        raise ValueError(f"adaptive3d pooling needs a square patch grid, got {p} patches")
-    grid = x.float().reshape(t, side, side, d).permute(3, 0, 1, 2)  # D×T×H×W
-    pooled = F.adaptive_avg_pool3d(grid.unsqueeze(0), tuple(pool_size)).squeeze(0)
-    return pooled.permute(1, 2, 3, 0).reshape(-1, d).to(x.dtype)
+
+    #: The dataclass ``extract.pooling_options`` is validated against.
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, options: Any, num_frames: int) -> None:
+        self.options = options
+        self.num_frames = num_frames
+
+    @abstractmethod
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """Pool ``T×P×D`` patch tokens into ``N×D``, in ``x``'s dtype."""
+
+    @abstractmethod
+    def num_tokens(self, num_patches: int) -> int:
+        """``N``: tokens per video for an encoder with ``num_patches`` patches per frame."""
+
+
+POOLINGS: Registry[type[Pooling]] = Registry(
+    "pooling", "extract.pooling", package="videollm.features.poolings"
+)
+
+
+def pooling_options(name: str, options: Mapping[str, Any]) -> Any:
+    """Validate ``options`` for pooling ``name``; returns its ``Options`` dataclass.
+
+    Raises:
+        ConfigError: ``name`` is not registered, or an option is unknown or invalid (the
+            message names ``extract.pooling_options.<key>`` and the pooling).
+    """
+    return POOLINGS.options(name, options, OPTIONS_SETTING)
+
+
+def build_pooling(cfg: ExtractConfig) -> Pooling:
+    """The pooling ``cfg.pooling`` names, with ``cfg.pooling_options`` and ``cfg.num_frames``.
+
+    Raises:
+        ConfigError: Unknown pooling or invalid options.
+    """
+    opts = pooling_options(cfg.pooling, cfg.pooling_options)
+    return POOLINGS.get(cfg.pooling)(opts, cfg.num_frames)
 
 
 def pool(x: torch.Tensor, cfg: ExtractConfig) -> torch.Tensor:
     """Pool ``T×P×D`` tokens as ``cfg.pooling`` says."""
-    if cfg.pooling == "spatiotemporal":
-        return spatiotemporal_pool(x, cfg.num_frames)
-    if cfg.pooling == "adaptive3d":
-        return adaptive3d_pool(x, cfg.pool_size)
-    raise ValueError(f"unknown pooling {cfg.pooling!r}")
+    return build_pooling(cfg).pool(x)
 
 
 def num_tokens(cfg: ExtractConfig, num_patches: int) -> int:
     """Tokens per video that ``pool`` produces for an encoder with ``num_patches`` patches."""
-    if cfg.pooling == "spatiotemporal":
-        return cfg.num_frames + num_patches
-    return math.prod(cfg.pool_size)
+    return build_pooling(cfg).num_tokens(num_patches)

@@ -1,0 +1,1 @@
+"""Built-in encoder families, one module each; each registers itself in ``ENCODER_FAMILIES``."""

@@ -1,0 +1,1 @@
+"""Built-in poolings, one module each; every module registers itself in ``POOLINGS``."""
