@@ -45,18 +45,22 @@ class ChatDataset(Dataset):
         max_length: int,
         num_video_tokens: int,
         feature_dim: int,
+        video_positions: int | None = None,
     ) -> None:
         check_features_exist(records, features_dir)
         self.records = records
         self.features_dir = Path(features_dir)
         self.tokenizer = tokenizer
         self.template = template
-        # Text may use what is left after the video tokens (the placeholder itself is one id).
-        self.max_text = max_length - num_video_tokens + 1
+        # Text may use what is left after the video's positions (the placeholder itself is one
+        # id). A projector may emit fewer tokens than it reads (a Q-Former's queries), and
+        # start/end markers add two: ``video_positions`` is what the sequence really holds.
+        positions = num_video_tokens if video_positions is None else video_positions
+        self.max_text = max_length - positions + 1
         if self.max_text < 8:
             raise ConfigError(
                 f"model.max_length={max_length} leaves no room for text beside "
-                f"{num_video_tokens} video tokens"
+                f"{positions} video positions"
             )
         self.shape = (num_video_tokens, feature_dim)
 

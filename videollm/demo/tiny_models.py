@@ -1,4 +1,4 @@
-"""Tiny random CLIP and Llama models, written with ``save_pretrained``.
+"""Tiny random CLIP and LLM (Llama, Qwen2, Mistral) models, written with ``save_pretrained``.
 
 There is no model hub here, so the demo and the tests build their own models. They have the
 same classes and files as the real ones (``openai/clip-vit-large-patch14``, a Llama LLM), so the
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -17,7 +18,13 @@ from transformers import (
     CLIPVisionModel,
     LlamaConfig,
     LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    PretrainedConfig,
+    PreTrainedModel,
     PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen2ForCausalLM,
 )
 
 # Same mean/std as OpenAI CLIP; the tiny encoder sees 32×32 crops.
@@ -101,12 +108,34 @@ def build_tiny_tokenizer(out_dir: str | Path, vocab_size: int = 400) -> PreTrain
     return fast
 
 
-def build_tiny_llm(out_dir: str | Path, hidden_size: int = 64, num_layers: int = 2) -> Path:
-    """Write a random Llama causal LM with its tokenizer to ``out_dir``."""
+#: LLM families a tiny model can be built of: (config class, causal-LM class).
+LLM_FAMILIES: dict[str, tuple[type[PretrainedConfig], type[PreTrainedModel]]] = {
+    "llama": (LlamaConfig, LlamaForCausalLM),
+    "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+    "mistral": (MistralConfig, MistralForCausalLM),
+}
+
+
+def build_tiny_llm(
+    out_dir: str | Path,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    family: str = "llama",
+    **config: Any,
+) -> Path:
+    """Write a random causal LM of ``family`` (a key of :data:`LLM_FAMILIES`) with its
+    tokenizer to ``out_dir``; ``config`` overrides settings of its config (``initializer_range``).
+
+    Raises:
+        ValueError: Unknown ``family``.
+    """
+    if family not in LLM_FAMILIES:
+        raise ValueError(f"unknown LLM family {family!r}; choose from {', '.join(LLM_FAMILIES)}")
+    config_cls, model_cls = LLM_FAMILIES[family]
     out = Path(out_dir)
     tokenizer = build_tiny_tokenizer(out)
     torch.manual_seed(0)
-    config = LlamaConfig(
+    settings = dict(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
         intermediate_size=hidden_size * 2,
@@ -119,5 +148,5 @@ def build_tiny_llm(out_dir: str | Path, hidden_size: int = 64, num_layers: int =
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
     )
-    LlamaForCausalLM(config).save_pretrained(out)
+    model_cls(config_cls(**{**settings, **config})).save_pretrained(out)
     return out

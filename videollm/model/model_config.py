@@ -10,7 +10,7 @@ from typing import Any, Literal
 from videollm import __version__
 from videollm.config_loader import from_dict, to_dict
 from videollm.errors import CheckpointError
-from videollm.model.projector import ProjectorType
+from videollm.model.projector import projector_options
 
 CONFIG_FILE = "videollm_config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -34,7 +34,10 @@ class ModelConfig:
 
     Attributes:
         llm: Hugging Face id or local path of the base causal LM.
-        projector: ``linear`` (Video-ChatGPT) or ``mlp2x_gelu`` (LLaVA-1.5).
+        projector: A name in :data:`videollm.model.projector.PROJECTORS`: ``linear``
+            (Video-ChatGPT), ``mlp2x_gelu`` (LLaVA-1.5), ``qformer`` (BLIP-2, Video-LLaMA) …
+        projector_options: The projector's settings (its ``Options`` dataclass), e.g.
+            ``{"num_queries": 32}`` for ``qformer``; empty for ``linear`` and ``mlp2x_gelu``.
         train_mode: ``projector`` (default), ``lora`` (projector + LoRA) or ``full``.
         use_vid_start_end: Wrap video tokens in learned start/end embeddings.
         template: ``vicuna_v1`` (Video-ChatGPT's USER/ASSISTANT) or ``chat_template``
@@ -46,13 +49,18 @@ class ModelConfig:
     """
 
     llm: str = ""
-    projector: ProjectorType = "linear"
+    projector: str = "linear"
+    projector_options: dict[str, Any] = field(default_factory=dict)
     train_mode: Literal["projector", "lora", "full"] = "projector"
     use_vid_start_end: bool = False
     template: Literal["vicuna_v1", "chat_template"] = "vicuna_v1"
     max_length: int = 2048
     attn_implementation: str = "auto"
     lora: LoraArgs = field(default_factory=LoraArgs)
+
+    def __post_init__(self) -> None:
+        # The registry is the one list of projectors; each checks its own options.
+        projector_options(self.projector, self.projector_options)
 
 
 @dataclass

@@ -1,30 +1,77 @@
-"""Projectors map video features into the LLM's embedding space."""
+"""Projectors map video features into the LLM's embedding space.
+
+A projector turns one video's N×D feature tokens into M×H LLM embeddings (``linear`` and
+``mlp2x_gelu`` keep M = N; ``qformer`` gives M = its number of queries). Each one is a module of
+:mod:`videollm.model.projectors` that registers itself in :data:`PROJECTORS`; its settings are
+its ``Options`` dataclass, filled from ``model.projector_options``.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-ProjectorType = Literal["linear", "mlp2x_gelu"]
+from videollm.registry import Registry
+
+#: The setting that holds a projector's options, named in errors.
+OPTIONS_SETTING = "model.projector_options"
 
 
-def build_projector(kind: ProjectorType, feature_dim: int, hidden_size: int) -> nn.Module:
-    """Build a projector.
+@dataclass
+class NoOptions:
+    """A projector without settings: ``model.projector_options`` must stay empty."""
+
+
+class Projector(nn.Module):
+    """Base of every projector: B×N×D features in, B×M×H embeddings out.
+
+    Subclasses take ``(feature_dim, hidden_size, options)`` and set :attr:`Options` when they
+    have settings.
+    """
+
+    #: The dataclass ``model.projector_options`` is validated against.
+    Options: ClassVar[type] = NoOptions
+
+    def num_output_tokens(self, num_input_tokens: int) -> int:
+        """How many embeddings one video of ``num_input_tokens`` feature tokens becomes."""
+        return num_input_tokens
+
+
+PROJECTORS: Registry[type[Projector]] = Registry(
+    "projector", "model.projector", package="videollm.model.projectors"
+)
+
+
+def projector_options(name: str, options: Mapping[str, Any]) -> Any:
+    """Validate ``options`` for projector ``name``; returns its ``Options`` dataclass.
+
+    Raises:
+        ConfigError: ``name`` is not registered, or an option is unknown or invalid (the
+            message names ``model.projector_options.<key>``).
+    """
+    return PROJECTORS.options(name, options, OPTIONS_SETTING)
+
+
+def build_projector(
+    name: str, feature_dim: int, hidden_size: int, options: Mapping[str, Any] | None = None
+) -> Projector:
+    """Build the projector registered as ``name``.
 
     Args:
-        kind: ``linear`` (Video-ChatGPT) or ``mlp2x_gelu`` (LLaVA-1.5: Linear-GELU-Linear).
+        name: A name in :data:`PROJECTORS` (``linear``, ``mlp2x_gelu``, ``qformer`` …).
         feature_dim: Width of a video feature token (1024 for CLIP ViT-L/14).
         hidden_size: The LLM's embedding width.
+        options: ``model.projector_options``.
+
+    Raises:
+        ConfigError: Unknown projector or invalid options.
     """
-    if kind == "linear":
-        return nn.Linear(feature_dim, hidden_size)
-    if kind == "mlp2x_gelu":
-        return nn.Sequential(
-            nn.Linear(feature_dim, hidden_size), nn.GELU(), nn.Linear(hidden_size, hidden_size)
-        )
-    raise ValueError(f"unknown projector {kind!r}; choose 'linear' or 'mlp2x_gelu'")
+    opts = projector_options(name, options or {})
+    return PROJECTORS.get(name)(feature_dim, hidden_size, opts)
 
 
 class VideoBoundary(nn.Module):

@@ -70,7 +70,10 @@ class VideoLLM(nn.Module):
         self.tokenizer = tokenizer
         self.checkpoint_config = config
         hidden = llm.get_input_embeddings().embedding_dim
-        self.projector = build_projector(config.model.projector, config.feature_dim, hidden)
+        mcfg = config.model
+        self.projector = build_projector(
+            mcfg.projector, config.feature_dim, hidden, mcfg.projector_options
+        )
         self.boundary = VideoBoundary(hidden) if config.model.use_vid_start_end else None
 
     @property
@@ -210,8 +213,15 @@ class VideoLLM(nn.Module):
         )
 
     # ---- splicing -----------------------------------------------------------------------
+    def num_video_positions(self, num_feature_tokens: int | None = None) -> int:
+        """Sequence positions one video takes: the projector's output tokens (+2 with
+        start/end). ``num_feature_tokens`` defaults to the checkpoint's ``num_video_tokens``.
+        """
+        n = num_feature_tokens or self.checkpoint_config.num_video_tokens
+        return self.projector.num_output_tokens(n) + (2 if self.boundary is not None else 0)
+
     def embed_video(self, features: torch.Tensor) -> torch.Tensor:
-        """Project B×N×D features to B×N'×H embeddings (N' = N, or N+2 with start/end)."""
+        """Project B×N×D features to B×M×H embeddings, M = :meth:`num_video_positions`."""
         param = next(self.projector.parameters())
         embeds = self.projector(features.to(device=param.device, dtype=param.dtype))
         if self.boundary is not None:

@@ -100,7 +100,12 @@ class Engine:
         self.batcher = Batcher(
             self.encoder.encode_pixels, cfg.batch_max_frames, cfg.batch_latency_ms
         )
-        logger.info("serving %s (%d video tokens)", source.version, ckpt.num_video_tokens)
+        logger.info(
+            "serving %s (%d feature tokens, %d video positions)",
+            source.version,
+            ckpt.num_video_tokens,
+            self.model.num_video_positions(),
+        )
 
     # ---- validation -------------------------------------------------------------------
     def generation_args(self, max_new_tokens: int | None, temperature: float) -> GenerationArgs:

@@ -261,6 +261,7 @@ def train(cfg: TrainConfig, callbacks: list[TrainerCallback] | None = None) -> T
         cfg.model.max_length,
         num_tokens,
         dim,
+        video_positions=model.num_video_positions(num_tokens),
     )
     expected = optimizer_steps(
         len(dataset),

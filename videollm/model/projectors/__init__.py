@@ -1,0 +1,1 @@
+"""Built-in projectors, one module each; every module registers itself in ``PROJECTORS``."""
