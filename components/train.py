@@ -1,4 +1,10 @@
-"""``train``: a PyTorchJob on the cluster, ``torchrun`` without one."""
+"""``train``: a PyTorchJob on the cluster, ``torchrun`` without one.
+
+The parameters that set :class:`~videollm.kfp.train_task.TrainTaskArgs` fields, and their
+``Args:`` lines, are what ``python -m videollm.kfp.train_params`` prints: KFP runs this
+function's source, so they are spelled out here, and ``tests/pipelines/test_train_params.py``
+fails when they drift from the dataclass.
+"""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Metrics, Model, Output
@@ -9,9 +15,10 @@ from videollm.images import PIPELINE_IMAGE
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
 def train(
     features_uris: list,
-    records_uri: str,
     work_uri: str,
     run_id: str,
+    experiment: str,
+    records_uri: str,
     llm: str,
     recipe: str,
     train_overrides: list,
@@ -35,7 +42,6 @@ def train(
     kueue_queue: str,
     hf_cache_pvc: str,
     hf_token_secret: str,
-    experiment: str,
     checkpoint: Output[Model],
     metrics: Output[Metrics],
     job: Output[Artifact],
@@ -45,34 +51,40 @@ def train(
 
     Args:
         features_uris: The extract shards' feature prefixes (collected; all the same).
-        records_uri: Records prefix (from ``convert``).
         work_uri: Folder or prefix for all runs' data.
         run_id: The pipeline run's id; this run's data goes under ``<work_uri>/<run_id>``,
             and the job is labelled with it, so a retried task finds the run's job.
+        experiment: MLflow experiment.
+        records_uri: Records folder or prefix (``train.jsonl``, ``val.jsonl``; from ``convert``).
         llm: Base LLM (HF id, path or s3:// mirror).
         recipe: Training preset (``demo``, ``videochatgpt_7b``, ``breakfast``) or YAML path.
         train_overrides: Extra ``key=value`` training overrides.
-        num_workers: Nodes of the PyTorchJob (master + workers).
-        gpus_per_worker: GPUs per node; 0 trains on CPU.
+        num_workers: Training nodes (PyTorchJob master + workers).
+        gpus_per_worker: GPUs per training node (0: CPU).
         deepspeed: ``""``, ``zero2`` or ``zero3``.
-        launcher: ``auto`` (PyTorchJob in a cluster, else torchrun), ``local`` or ``pytorchjob``.
+        launcher: Where training runs: ``auto`` (``pytorchjob`` inside a cluster, else ``local``),
+            ``local`` (torchrun on this machine) or ``pytorchjob`` (a Kubeflow PyTorchJob).
         image: Image of the training pods.
-        service_account: Service account of the training pods (not this task's).
-        platform_secret: Secret with S3/MLflow credentials, as env in the pods.
-        platform_config: ConfigMap with S3/MLflow endpoints, as env in the pods.
+        service_account: Service account of the training pods (not the one of the train task, which
+            creates the job and runs as KFP's own account).
+        platform_secret: Secret with S3/MLflow credentials, as env in the training pods.
+        platform_config: ConfigMap with S3/MLflow endpoints, as env in the training pods.
         node_selector: Node labels for the training pods.
         tolerations: Tolerations for the training pods.
         image_pull_secrets: Registry secrets for the training pods.
-        cpu: CPU request and limit of each training pod.
-        memory: Memory request and limit of each training pod.
-        timeout_hours: The job's deadline; this task waits 10 minutes more.
-        ttl_hours: How long a finished job is kept before the operator deletes it.
-        delete_on_success: Delete the PyTorchJob once it succeeds.
-        istio_sidecar: Let Istio inject its sidecar into the training pods.
-        kueue_queue: Kueue LocalQueue of the job (empty: none).
-        hf_cache_pvc: Hugging Face cache PVC of the training pods (empty: none).
-        hf_token_secret: Secret holding ``HF_TOKEN`` for the training pods (empty: none).
-        experiment: MLflow experiment.
+        cpu: CPU request and limit of each training pod (``""``: unset).
+        memory: Memory request and limit of each training pod (``""``: unset).
+        timeout_hours: The job's deadline (``runPolicy.activeDeadlineSeconds``); the train task
+            waits 10 minutes longer before it deletes the job itself.
+        ttl_hours: How long the operator keeps a finished job (``ttlSecondsAfterFinished``).
+        delete_on_success: Delete the PyTorchJob when it succeeds.
+        istio_sidecar: Let Istio inject its sidecar into the training pods (off by default: a
+            sidecar keeps a finished pod running, so the job never ends).
+        kueue_queue: Kueue ``LocalQueue`` of the job (``""``: none).
+        hf_cache_pvc: PersistentVolumeClaim mounted as the Hugging Face cache of the training pods
+            (``""``: none).
+        hf_token_secret: Secret with the Hub token as ``HF_TOKEN`` for the training pods (``""``:
+            none).
         checkpoint: Manifest of the checkpoint (its URI, base LLM, recipe, log URI).
         metrics: The training run's final metrics.
         job: The submitted PyTorchJob as YAML (a comment for a local run).
@@ -82,39 +94,17 @@ def train(
     Returns:
         The checkpoint URI.
     """
-    from videollm.kfp.tasks import init_task, log_metrics, single_uri, work_dir, write_outputs
+    params = dict(locals())  # first, so it holds the parameters only
+    from videollm.kfp.task_io import init_task, log_metrics, single_uri, write_outputs
     from videollm.kfp.train_task import TrainTaskArgs, run_train_task
+    from videollm.kfp.work_dirs import work_dir
     from videollm.storage import join
 
     init_task(experiment, platform_config, platform_secret)
-    work = work_dir(work_uri, run_id)
-    args = TrainTaskArgs(
-        records_uri=records_uri,
+    args = TrainTaskArgs.from_component(
+        params,
         features_uri=single_uri(features_uris),
-        checkpoint_uri=join(work, "checkpoint"),
-        llm=llm,
-        recipe=recipe,
-        overrides=list(train_overrides),
-        num_workers=num_workers,
-        gpus_per_worker=gpus_per_worker,
-        deepspeed=deepspeed,
-        launcher=launcher,
-        image=image,
-        service_account=service_account,
-        platform_secret=platform_secret,
-        platform_config=platform_config,
-        node_selector=node_selector,
-        tolerations=tolerations,
-        image_pull_secrets=image_pull_secrets,
-        cpu=cpu,
-        memory=memory,
-        timeout_hours=timeout_hours,
-        ttl_hours=ttl_hours,
-        delete_on_success=delete_on_success,
-        istio_sidecar=istio_sidecar,
-        kueue_queue=kueue_queue,
-        hf_cache_pvc=hf_cache_pvc,
-        hf_token_secret=hf_token_secret,
+        checkpoint_uri=join(work_dir(work_uri, run_id), "checkpoint"),
     )
     done = run_train_task(args)
     write_outputs(done.result, checkpoint.path)

@@ -7,16 +7,76 @@ from pathlib import Path
 
 import pytest
 
+from videollm.cli.main import build_parser
+from videollm.config_loader import load_config
 from videollm.data.adapters import ADAPTERS, load_generic_jsonl, load_videochatgpt
 from videollm.data.adapters.videoinstruct import load_videoinstruct
-from videollm.data.convert import ConvertConfig
-from videollm.errors import RecordFormatError
+from videollm.data.convert import ConvertConfig, convert
+from videollm.errors import ConfigError, RecordFormatError
 
 CFG = ConvertConfig()
 
 
+@pytest.fixture
+def scratch_adapters(monkeypatch):
+    """What the test registers is gone after it (the built-ins are found first, for real)."""
+    ADAPTERS.names()
+    monkeypatch.setattr(ADAPTERS, "_items", dict(ADAPTERS._items))
+    monkeypatch.setattr(ADAPTERS, "_summaries", dict(ADAPTERS._summaries))
+
+
 def test_registry_covers_every_format() -> None:
-    assert set(ADAPTERS) == {"videochatgpt", "videoinstruct", "breakfast", "jsonl"}
+    assert ADAPTERS.names() == ["videochatgpt", "videoinstruct", "breakfast", "jsonl"]
+    assert all(ADAPTERS.summaries().values())  # the default first, as in --help
+    assert ADAPTERS.get("jsonl") is load_generic_jsonl
+
+
+def test_an_unknown_format_is_refused_with_the_choices() -> None:
+    with pytest.raises(ConfigError, match="format: unknown dataset format 'csv'; choose from vid"):
+        ConvertConfig(format="csv")
+    with pytest.raises(ConfigError, match="format: unknown dataset format 'csv'"):
+        load_config(ConvertConfig, overrides=["format=csv"])
+
+
+def test_a_registered_adapter_is_a_format_for_convert_and_the_cli(
+    scratch_adapters, tmp_path
+) -> None:
+    @ADAPTERS.register("lines-by-test-adapters", summary="a question per line, for a test")
+    def load_lines(input_path, cfg) -> list[dict]:
+        lines = Path(input_path).read_text().splitlines()
+        return [
+            {"id": f"q{i}", "video": f"v{i}", "conversations": [
+                {"from": "human", "value": f"<video>\n{q}"}, {"from": "gpt", "value": "A"}]}
+            for i, q in enumerate(lines)
+        ]  # fmt: skip
+
+    src = tmp_path / "questions.txt"
+    src.write_text("What happens?\nWho is there?\n")
+    out = tmp_path / "out"
+    done = convert(ConvertConfig(format="lines-by-test-adapters", input=str(src), out=str(out)))
+    assert done.counts["train"] + done.counts["val"] == 2
+    assert (
+        "lines-by-test-adapters"
+        in build_parser()
+        .parse_args(["convert", "--format", "lines-by-test-adapters", "--input", "x", "--out", "y"])
+        .format
+    )
+
+
+def test_a_file_format_refuses_a_folder(tmp_path) -> None:
+    for name in ("videochatgpt", "videoinstruct", "jsonl"):
+        with pytest.raises(ConfigError, match=f"is a folder; format '{name}' reads one"):
+            ADAPTERS.get(name)(tmp_path, CFG)
+
+
+def test_the_pipelines_document_every_format() -> None:
+    from components import plan_shards
+    from pipelines.finetune import finetune
+    from videollm.kfp.train_params import section_docs
+
+    for func in (finetune.pipeline_func, plan_shards.python_func):
+        doc = section_docs(func.__doc__, "Args")["annotation_format"]
+        assert all(f"``{name}``" in doc for name in ADAPTERS), (func.__name__, doc)
 
 
 def test_videochatgpt_file_loads_as_is_and_strips_extensions(make_record, tmp_path) -> None:

@@ -21,8 +21,8 @@ from kubeflow.training import TrainingClient
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from videollm.kfp.cluster import HF_CACHE_PVC, HF_TOKEN_SECRET, ISTIO_INJECT
-from videollm.launcher.base import RUN_LABEL, TrainJobSpec
+from videollm.cluster import HF_CACHE_PVC, HF_TOKEN_SECRET, ISTIO_INJECT, RUN_LABEL
+from videollm.launcher.base import TrainJobSpec
 from videollm.launcher.pytorchjob import PyTorchJobLauncher
 from videollm.launcher.rbac import RBAC_RULES
 

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
+from videollm.cluster import HF_HOME, HF_TOKEN_KEY, ISTIO_INJECT, RUN_LABEL
+from videollm.cluster import KUEUE_QUEUE_LABEL as KUEUE
 from videollm.errors import ConfigError
-from videollm.kfp.cluster import HF_HOME, HF_TOKEN_KEY, ISTIO_INJECT
-from videollm.kfp.cluster import KUEUE_QUEUE_LABEL as KUEUE
-from videollm.launcher.base import RUN_LABEL, TrainJobSpec
+from videollm.launcher.base import TrainJobSpec
 from videollm.launcher.pytorchjob_manifest import build_pytorchjob, manifest_dict
 from videollm.launcher.pytorchjob_pod import COMMAND
 

@@ -33,8 +33,8 @@ from recorded_cluster import (
     recorded,
 )
 
+from videollm.cluster import RUN_LABEL
 from videollm.errors import VideoLLMError
-from videollm.launcher.base import RUN_LABEL
 from videollm.launcher.owner import watcher_pod
 
 CREATE, GET, DELETE, PATCH = (

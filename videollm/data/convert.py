@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from videollm.atomic import atomic_write_text
 from videollm.config_loader import check_int, to_dict
@@ -26,7 +26,6 @@ from videollm.errors import ConfigError, RecordFormatError
 logger = logging.getLogger(__name__)
 
 DEFAULT_REPEAT: dict[str, int] = {"segmentation": 12, "activity": 2, "ordering": 2, "when": 2}
-FOLDER_FORMATS = frozenset({"breakfast"})  # formats whose input may be a folder
 UNTYPED = "untyped"
 """Task name used in counts for records without a ``task`` field."""
 
@@ -36,9 +35,9 @@ class ConvertConfig:
     """Settings of the convert step.
 
     Attributes:
-        format: Input format: ``videochatgpt`` (training JSON as is), ``videoinstruct`` (raw
-            VideoInstruct-100K), ``breakfast`` (video root or ``segmentation_coarse`` folder) or
-            ``jsonl`` (``{"video", "question", "answer"}`` lines).
+        format: Input format: a dataset adapter's name (:data:`videollm.data.adapters.ADAPTERS`;
+            ``videollm convert --help`` lists them), e.g. ``videochatgpt`` (training JSON as is)
+            or ``jsonl`` (``{"video", "question", "answer"}`` lines).
         input: Input file or folder.
         out: Output folder for ``train.jsonl``, ``val.jsonl`` and ``convert_summary.json``.
         repeat: Copies per task in the training split; tasks not listed (or records without a
@@ -48,13 +47,17 @@ class ConvertConfig:
         seed: Seed of the train/validation split.
     """
 
-    format: Literal["videochatgpt", "videoinstruct", "breakfast", "jsonl"] = "videochatgpt"
+    format: str = "videochatgpt"
     input: str = ""
     out: str = ""
     repeat: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_REPEAT))
     num_frames: int = 100
     val_fraction: float = 0.1
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        # Checked here too, so a config file naming an unknown format fails as it is loaded.
+        ADAPTERS.get(self.format)
 
 
 @dataclass
@@ -79,18 +82,13 @@ class ConvertResult:
 
 
 def _check_config(cfg: ConvertConfig) -> None:
-    if cfg.format not in ADAPTERS:
-        raise ConfigError(f"format: must be one of {sorted(ADAPTERS)}, got {cfg.format!r}")
+    ADAPTERS.get(cfg.format)  # an unknown name fails here, with the choices
     if not cfg.input:
         raise ConfigError("input: required (the annotation file or folder)")
     if not cfg.out:
         raise ConfigError("out: required (the output folder)")
     if not Path(cfg.input).exists():
         raise ConfigError(f"input: {cfg.input} does not exist")
-    if Path(cfg.input).is_dir() and cfg.format not in FOLDER_FORMATS:
-        raise ConfigError(
-            f"input: {cfg.input} is a folder; format {cfg.format!r} reads one annotation file"
-        )
     check_int(cfg.num_frames, 1, "num_frames")
     if not 0.0 <= cfg.val_fraction < 1.0:
         raise ConfigError(f"val_fraction: must be in [0, 1), got {cfg.val_fraction!r}")
@@ -166,7 +164,7 @@ def convert(cfg: ConvertConfig) -> ConvertResult:
         RecordFormatError: On a malformed input (file, line, field); nothing is written.
     """
     _check_config(cfg)
-    records = ADAPTERS[cfg.format](cfg.input, cfg)
+    records = ADAPTERS.get(cfg.format)(cfg.input, cfg)
     if not records:
         raise RecordFormatError(cfg.input, "no records found")
     records = unique_ids(records, cfg.input)

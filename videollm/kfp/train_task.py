@@ -11,30 +11,29 @@ import datetime
 import logging
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import PurePosixPath
 from typing import Any, NamedTuple
 
 import yaml
 
-from videollm.errors import ConfigError, StorageError, VideoLLMError
-from videollm.kfp.cluster import (
+from videollm.cluster import (
     ISTIO_INJECT,
     KUEUE_QUEUE_LABEL,
     RUN_LABEL,
     current_namespace,
 )
+from videollm.errors import ConfigError, StorageError, VideoLLMError
 from videollm.kfp.sizing import TRAIN_TIMEOUT_HOURS, TRAIN_TTL_HOURS
-from videollm.kfp.tasks import TaskResult
+from videollm.kfp.task_io import TaskResult
 from videollm.launcher.base import Launcher, TrainJobSpec
+from videollm.launcher.registry import LaunchSettings, make_launcher
 from videollm.storage import join
 from videollm.tracking.lookup import checkpoint_metrics
 
 logger = logging.getLogger(__name__)
 
-#: The watcher waits this much longer than the job's deadline, so the operator's own
-#: ``DeadlineExceeded`` normally ends a hung job and the watcher only backs it up.
-WATCH_GRACE_S = 600
 #: Folder beside the checkpoint (``<work_uri>/<run>/train-logs``) where the master's log goes.
 LOG_FOLDER = "train-logs"
 # Kubernetes label values: at most 63 characters, alphanumerics, '-', '_', '.' inside.
@@ -43,41 +42,47 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 @dataclass
 class TrainTaskArgs:
-    """The train task's settings (pipeline parameters).
+    """The train task's settings: the one declaration of the train component's parameters and
+    of the pipeline's train parameters (:mod:`videollm.kfp.train_params` derives and checks
+    them), so what is written here is what their documentation says.
 
     Attributes:
-        records_uri: Records folder (``train.jsonl``, ``val.jsonl``).
+        records_uri: Records folder or prefix (``train.jsonl``, ``val.jsonl``; from ``convert``).
         features_uri: Features folder or prefix (sharded or not).
         checkpoint_uri: Where the checkpoint goes.
-        llm: Base LLM (HF id or path).
-        recipe: Training preset or YAML path.
+        llm: Base LLM (HF id, path or s3:// mirror).
+        recipe: Training preset (``demo``, ``videochatgpt_7b``, ``breakfast``) or YAML path.
         overrides: Extra ``key=value`` training overrides.
-        num_workers: Nodes.
-        gpus_per_worker: GPUs per node (0: CPU).
+        num_workers: Training nodes (PyTorchJob master + workers).
+        gpus_per_worker: GPUs per training node (0: CPU).
         deepspeed: ``""``, ``zero2`` or ``zero3``.
-        launcher: ``auto`` (PyTorchJob inside a cluster, else local), ``local`` or ``pytorchjob``.
+        launcher: Where training runs: ``auto`` (``pytorchjob`` inside a cluster, else
+            ``local``), ``local`` (torchrun on this machine) or ``pytorchjob`` (a Kubeflow
+            PyTorchJob).
         job_name: PyTorchJob name (made DNS-safe); by default ``videollm-<run>``, after the
             folder that holds the checkpoint (the pipeline run's work folder).
         image: Image of the training pods.
         namespace: Namespace of the job; defaults to the pod's own.
-        service_account: Service account of the training pods (their own, not the one of
-            the task that creates the job).
-        platform_secret: Secret with S3/MLflow credentials, as env in the pods.
-        platform_config: ConfigMap with S3/MLflow endpoints, as env in the pods.
+        service_account: Service account of the training pods (not the one of the train task,
+            which creates the job and runs as KFP's own account).
+        platform_secret: Secret with S3/MLflow credentials, as env in the training pods.
+        platform_config: ConfigMap with S3/MLflow endpoints, as env in the training pods.
         node_selector: Node labels for the training pods.
         tolerations: Tolerations for the training pods.
-        image_pull_secrets: Registry secrets.
-        cpu: CPU request and limit per training pod (``""``: unset).
-        memory: Memory request and limit per training pod (``""``: unset).
-        timeout_hours: The job's deadline (``runPolicy.activeDeadlineSeconds``); the task
-            waits :data:`WATCH_GRACE_S` longer before it deletes the job itself.
+        image_pull_secrets: Registry secrets for the training pods.
+        cpu: CPU request and limit of each training pod (``""``: unset).
+        memory: Memory request and limit of each training pod (``""``: unset).
+        timeout_hours: The job's deadline (``runPolicy.activeDeadlineSeconds``); the train task
+            waits 10 minutes longer before it deletes the job itself.
         ttl_hours: How long the operator keeps a finished job (``ttlSecondsAfterFinished``).
         delete_on_success: Delete the PyTorchJob when it succeeds.
         istio_sidecar: Let Istio inject its sidecar into the training pods (off by default:
             a sidecar keeps a finished pod running, so the job never ends).
-        kueue_queue: Kueue ``LocalQueue`` for the job (``""``: none).
-        hf_cache_pvc: PersistentVolumeClaim mounted as the Hugging Face cache (``""``: none).
-        hf_token_secret: Secret with the Hub token as ``HF_TOKEN`` (``""``: none).
+        kueue_queue: Kueue ``LocalQueue`` of the job (``""``: none).
+        hf_cache_pvc: PersistentVolumeClaim mounted as the Hugging Face cache of the training
+            pods (``""``: none).
+        hf_token_secret: Secret with the Hub token as ``HF_TOKEN`` for the training pods
+            (``""``: none).
     """
 
     records_uri: str
@@ -108,6 +113,42 @@ class TrainTaskArgs:
     kueue_queue: str = ""
     hf_cache_pvc: str = ""
     hf_token_secret: str = ""
+
+    @classmethod
+    def from_component(cls, params: Mapping[str, Any], **derived: Any) -> TrainTaskArgs:
+        """Build from the train component's parameters and the fields it derives.
+
+        Args:
+            params: The component's parameters by name (its ``locals()``); extra names are
+                ignored.
+            derived: Values of the fields in :data:`COMPONENT_DERIVED` that the component
+                computes; the others keep their defaults.
+
+        Raises:
+            KeyError: ``params`` lacks a component parameter.
+        """
+        values = {
+            f.name: params[component_name(f.name)]
+            for f in fields(cls)
+            if f.name not in COMPONENT_DERIVED
+        }
+        return cls(**values, **derived)
+
+
+#: Train component parameters named other than their field (names kept for compatibility).
+COMPONENT_NAMES: dict[str, str] = {"overrides": "train_overrides"}
+#: Fields the train component does not take as parameters, and what sets them instead.
+COMPONENT_DERIVED: dict[str, str] = {
+    "features_uri": "the one prefix of the collected ``features_uris``",
+    "checkpoint_uri": "``<work_uri>/<run_id>/checkpoint``",
+    "job_name": "its default: named after the run",
+    "namespace": "its default: the train task's own namespace",
+}
+
+
+def component_name(field_name: str) -> str:
+    """The train component's parameter for the :class:`TrainTaskArgs` field ``field_name``."""
+    return COMPONENT_NAMES.get(field_name, field_name)
 
 
 class TrainOutput(NamedTuple):
@@ -202,25 +243,6 @@ def checked_label(name: str, value: str) -> str:
     return value
 
 
-def pick_launcher(args: TrainTaskArgs) -> Launcher:
-    """``auto`` means a PyTorchJob when running inside a cluster, ``torchrun`` otherwise."""
-    kind = args.launcher
-    if kind == "auto":
-        kind = "pytorchjob" if os.environ.get("KUBERNETES_SERVICE_HOST") else "local"
-    if kind == "local":
-        from videollm.launcher.local import TorchrunLauncher
-
-        return TorchrunLauncher()
-    if kind == "pytorchjob":
-        from videollm.launcher.pytorchjob import PyTorchJobLauncher
-
-        deadline_s = hours_to_s("train_timeout_hours", args.timeout_hours, minimum=1)
-        return PyTorchJobLauncher(
-            timeout_s=deadline_s + WATCH_GRACE_S, delete_on_success=args.delete_on_success
-        )
-    raise VideoLLMError(f"launcher: {args.launcher!r} is not one of auto, local, pytorchjob")
-
-
 def run_train_task(args: TrainTaskArgs, launcher: Launcher | None = None) -> TrainOutput:
     """Launch training and wait for it; keep the master's log beside the checkpoint.
 
@@ -230,12 +252,15 @@ def run_train_task(args: TrainTaskArgs, launcher: Launcher | None = None) -> Tra
 
     Raises:
         VideoLLMError: training failed; the message gives the job's reason and the log's URI.
-        ConfigError: a setting is out of range.
+        ConfigError: a setting is out of range, or the launcher is unknown.
     """
     if args.num_workers < 1:
         raise VideoLLMError(f"num_workers: must be at least 1, got {args.num_workers}")
     spec = job_spec(args)
-    result = (launcher or pick_launcher(args)).run(spec)
+    if launcher is None:
+        deadline_s = hours_to_s("train_timeout_hours", args.timeout_hours, minimum=1)
+        launcher = make_launcher(args.launcher, LaunchSettings(deadline_s, args.delete_on_success))
+    result = launcher.run(spec)
     job_yaml = (
         yaml.safe_dump(result.manifest, sort_keys=False)
         if result.manifest

@@ -7,12 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-#: The Kubernetes resource name of an NVIDIA GPU (training pods, extract tasks, the chart).
-GPU_RESOURCE = "nvidia.com/gpu"
-#: Label that names the run a job belongs to (``TrainJobSpec.labels``; the pipeline sets it to
-#: the KFP run id). A retried attempt re-attaches only to a job that carries its own run's value.
-RUN_LABEL = "videollm.io/run"
-
 
 @dataclass
 class TrainJobSpec:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from videollm.launcher.base import LaunchResult, TrainJobSpec
 from videollm.launcher.entry import describe
+from videollm.launcher.registry import LAUNCHERS, LaunchSettings
 
 log = logging.getLogger(__name__)
 # The training process's output goes to its own logger so a caller can route it separately.
@@ -132,3 +133,13 @@ class TorchrunLauncher:
         )
         log.error("%s failed: %s", spec.name, reason)
         return LaunchResult(False, reason=reason, logs=logs)
+
+
+@LAUNCHERS.register(
+    "local", summary="torchrun on this machine (one node; pod settings do not apply)"
+)
+def local_launcher(settings: LaunchSettings) -> TorchrunLauncher:
+    """A :class:`TorchrunLauncher`: it waits for torchrun to end and has no job to delete, so
+    the settings do not apply."""
+    del settings
+    return TorchrunLauncher()

@@ -4,7 +4,7 @@ The manifest comes from :mod:`videollm.launcher.pytorchjob_manifest`. The launch
 what :data:`videollm.launcher.rbac.RBAC_RULES` grants: create, get, patch and delete the job,
 read its own pod (for the job's owner), list the job's pods and read the master's log.
 
-A retried attempt of the same run (same :data:`~videollm.launcher.base.RUN_LABEL` value) finds
+A retried attempt of the same run (same :data:`~videollm.cluster.RUN_LABEL` value) finds
 the job of an earlier attempt: it re-attaches to it while it runs, reports it if it succeeded,
 and replaces it if it failed. The watcher deletes its job when it gets SIGTERM (KFP terminating
 the run, the watcher pod being deleted or evicted).
@@ -21,19 +21,24 @@ from kubeflow.training import TrainingClient, models
 from kubernetes import client as k8s
 from kubernetes.config.config_exception import ConfigException
 
+from videollm.cluster import RUN_LABEL
 from videollm.errors import VideoLLMError
-from videollm.launcher.base import RUN_LABEL, LaunchResult, TrainJobSpec
+from videollm.launcher.base import LaunchResult, TrainJobSpec
 from videollm.launcher.k8s_errors import api_error, api_status
 from videollm.launcher.owner import run_owner, watcher_pod
 from videollm.launcher.pytorchjob_log import MasterLog
 from videollm.launcher.pytorchjob_manifest import KIND, build_pytorchjob, manifest_dict
 from videollm.launcher.pytorchjob_status import JobGone, StatusPoller, failed_reason
+from videollm.launcher.registry import LAUNCHERS, LaunchSettings
 from videollm.launcher.signals import Terminated, sigterm_raises
 
 log = logging.getLogger(__name__)
 
 #: Lines of a failed master's log repeated at ERROR level, so the task log shows the cause.
 ERROR_TAIL_LINES = 100
+#: The watcher waits this much longer than the job's deadline, so the operator's own
+#: ``DeadlineExceeded`` normally ends a hung job and the watcher only backs it up.
+WATCH_GRACE_S = 600
 
 
 class PyTorchJobLauncher:
@@ -347,3 +352,14 @@ class _Watch:
 
 class _Conflict(Exception):
     """``create`` answered 409: a job of that name exists."""
+
+
+@LAUNCHERS.register(
+    "pytorchjob", summary="a Kubeflow PyTorchJob (training operator v1), watched until it ends"
+)
+def pytorchjob_launcher(settings: LaunchSettings) -> PyTorchJobLauncher:
+    """A :class:`PyTorchJobLauncher` that waits :data:`WATCH_GRACE_S` past the job's deadline."""
+    return PyTorchJobLauncher(
+        timeout_s=settings.deadline_s + WATCH_GRACE_S,
+        delete_on_success=settings.delete_on_success,
+    )

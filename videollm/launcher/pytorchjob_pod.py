@@ -13,9 +13,9 @@ from typing import Any
 
 from kubernetes import client as k8s
 
+from videollm.cluster import GPU_RESOURCE, HF_HOME, HF_TOKEN_KEY
 from videollm.errors import ConfigError
-from videollm.kfp.cluster import HF_HOME, HF_TOKEN_KEY
-from videollm.launcher.base import GPU_RESOURCE, TrainJobSpec
+from videollm.launcher.base import TrainJobSpec
 
 #: The operator finds the training container by this name (and injects the PET_* env into it).
 CONTAINER_NAME = "pytorch"

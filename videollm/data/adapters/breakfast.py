@@ -25,6 +25,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from videollm.data.adapters._registry import ADAPTERS
 from videollm.data.records import VIDEO_TOKEN, strip_video_extension, validate_record
 from videollm.data.segments import Segment, format_segments
 from videollm.errors import RecordFormatError
@@ -209,6 +210,10 @@ def _warn_unlabelled(root: str | Path, labelled: set[str]) -> None:
         )
 
 
+@ADAPTERS.register(
+    "breakfast",
+    summary="Breakfast Actions coarse labels (a video root or segmentation_coarse folder)",
+)
 def load_breakfast(input_path: str | Path, cfg: ConvertConfig) -> list[dict[str, Any]]:
     """Convert Breakfast coarse labels under ``input_path`` to chat records.
 

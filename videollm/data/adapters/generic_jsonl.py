@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from videollm.data.adapters._registry import ADAPTERS, require_file
 from videollm.data.records import (
     VIDEO_TOKEN,
     item_error,
@@ -29,6 +30,9 @@ def _with_placeholder(question: str) -> str:
     return question if VIDEO_TOKEN in question else f"{VIDEO_TOKEN}\n{question}"
 
 
+@ADAPTERS.register(
+    "jsonl", summary="one {video, question, answer} object per line (for your own data)"
+)
 def load_generic_jsonl(input_path: str | Path, cfg: ConvertConfig) -> list[dict[str, Any]]:
     """Convert ``{"video", "question", "answer"[, "task"][, "id"]}`` items to chat records.
 
@@ -45,7 +49,7 @@ def load_generic_jsonl(input_path: str | Path, cfg: ConvertConfig) -> list[dict[
     """
     del cfg  # No settings apply; the argument keeps one adapter signature.
     records = []
-    for i, item in enumerate(read_json_items(input_path)):
+    for i, item in enumerate(read_json_items(require_file(input_path, "jsonl"))):
         obj = item.value
         if not isinstance(obj, dict):
             raise item_error(input_path, item, "an item must be a JSON object")

@@ -9,12 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from videollm.data.adapters._registry import ADAPTERS, require_file
 from videollm.data.records import read_records, strip_video_extension
 
 if TYPE_CHECKING:
     from videollm.data.convert import ConvertConfig
 
 
+@ADAPTERS.register("videochatgpt", summary="Video-ChatGPT's training JSON or JSONL, taken as is")
 def load_videochatgpt(input_path: str | Path, cfg: ConvertConfig) -> list[dict[str, Any]]:
     """Load and validate a Video-ChatGPT training file (JSON list or JSONL).
 
@@ -30,5 +32,6 @@ def load_videochatgpt(input_path: str | Path, cfg: ConvertConfig) -> list[dict[s
     """
     del cfg  # The file needs no settings; the argument keeps one adapter signature.
     return [
-        {**rec, "video": strip_video_extension(rec["video"])} for rec in read_records(input_path)
+        {**rec, "video": strip_video_extension(rec["video"])}
+        for rec in read_records(require_file(input_path, "videochatgpt"))
     ]

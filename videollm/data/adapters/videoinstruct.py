@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from videollm.data.adapters._registry import ADAPTERS, require_file
 from videollm.data.records import (
     VIDEO_TOKEN,
     item_error,
@@ -30,6 +31,7 @@ def placeholder_question(question: str, i: int) -> str:
     return f"{question}\n{VIDEO_TOKEN}" if i % 2 == 0 else f"{VIDEO_TOKEN}\n{question}"
 
 
+@ADAPTERS.register("videoinstruct", summary="raw VideoInstruct-100K JSON ({video_id, q, a} items)")
 def load_videoinstruct(input_path: str | Path, cfg: ConvertConfig) -> list[dict[str, Any]]:
     """Convert VideoInstruct-100K items to chat records with task ``"qa"``.
 
@@ -45,7 +47,7 @@ def load_videoinstruct(input_path: str | Path, cfg: ConvertConfig) -> list[dict[
     """
     del cfg  # No settings apply; the argument keeps one adapter signature.
     records = []
-    for i, item in enumerate(read_json_items(input_path)):
+    for i, item in enumerate(read_json_items(require_file(input_path, "videoinstruct"))):
         obj = item.value
         if not isinstance(obj, dict):
             raise item_error(input_path, item, "an item must be a JSON object")
