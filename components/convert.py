@@ -37,13 +37,9 @@ def convert(
     Returns:
         The records prefix.
     """
-    from videollm.kfp.tasks import (
-        convert_annotations,
-        init_task,
-        log_metrics,
-        records_dir,
-        write_outputs,
-    )
+    from videollm.kfp.task_io import init_task, log_metrics, write_outputs
+    from videollm.kfp.tasks import convert_annotations
+    from videollm.kfp.work_dirs import records_dir
 
     init_task(experiment, platform_config, platform_secret)
     out = records_dir(work_uri, annotations_uri, annotation_format, num_frames, val_fraction)

@@ -38,13 +38,9 @@ def evaluate(
     Returns:
         The evaluation prefix.
     """
-    from videollm.kfp.tasks import (
-        evaluate_checkpoint,
-        init_task,
-        log_metrics,
-        single_uri,
-        work_dir,
-    )
+    from videollm.kfp.task_io import init_task, log_metrics, single_uri
+    from videollm.kfp.tasks import evaluate_checkpoint
+    from videollm.kfp.work_dirs import work_dir
     from videollm.storage import join
 
     init_task(experiment, platform_config, platform_secret)

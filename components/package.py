@@ -32,7 +32,9 @@ def package(
     Returns:
         The ``.bento`` archive's URI.
     """
-    from videollm.kfp.tasks import init_task, package_model, work_dir, write_outputs
+    from videollm.kfp.task_io import init_task, write_outputs
+    from videollm.kfp.tasks import package_model
+    from videollm.kfp.work_dirs import work_dir
     from videollm.storage import join
 
     init_task(experiment, platform_config, platform_secret)

@@ -12,6 +12,8 @@ def plan_shards(
     annotation_format: str,
     num_shards: int,
     require_annotations: bool,
+    pooling: str,
+    pooling_options: dict,
     work_uri: str,
     run_id: str,
     experiment: str,
@@ -26,6 +28,8 @@ def plan_shards(
         annotation_format: One of ``videochatgpt``, ``videoinstruct``, ``breakfast``, ``jsonl``.
         num_shards: Parallel extract tasks wanted (capped at the number of videos).
         require_annotations: Whether ``annotations_uri`` must be given.
+        pooling: The extract tasks' pooling, checked with its options before any extraction.
+        pooling_options: The pooling's options.
         work_uri: Folder or prefix under which this run's data goes.
         run_id: The pipeline run's id; the run's data goes under ``<work_uri>/<run_id>``.
         experiment: MLflow experiment.
@@ -35,10 +39,18 @@ def plan_shards(
     Returns:
         Shard indices, one extract task each.
     """
-    from videollm.kfp.tasks import init_task, plan_shards, work_dir
+    from videollm.kfp.task_io import init_task
+    from videollm.kfp.tasks import plan_shards
+    from videollm.kfp.work_dirs import work_dir
 
     init_task(experiment, platform_config, platform_secret)
     work_dir(work_uri, run_id)  # fails now, not later, when work_uri is empty
     return plan_shards(
-        videos_uri, annotations_uri, annotation_format, num_shards, require_annotations
+        videos_uri,
+        annotations_uri,
+        annotation_format,
+        num_shards,
+        require_annotations,
+        pooling=pooling,
+        pooling_options=pooling_options,
     )

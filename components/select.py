@@ -34,7 +34,8 @@ def select(
     Returns:
         The champion's registry URI.
     """
-    from videollm.kfp.tasks import init_task, log_metrics, select_model, write_outputs
+    from videollm.kfp.task_io import init_task, log_metrics, write_outputs
+    from videollm.kfp.tasks import select_model
 
     init_task(experiment, platform_config, platform_secret)
     result = select_model(experiment, select_metric, registered_model_name)

@@ -7,7 +7,7 @@ from kfp import dsl, kubernetes
 
 from components import extract, plan_shards
 from pipelines.pod_spec import with_gpus, with_hf_cache, with_platform, with_resources
-from videollm.kfp.cluster import (
+from videollm.cluster import (
     EXTRACT_GPUS,
     HF_CACHE_PVC,
     HF_TOKEN_SECRET,
@@ -24,6 +24,8 @@ def extract_shards(
     work_uri: str,
     encoder: str,
     num_frames: int,
+    pooling: str,
+    pooling_options: dict,
     num_shards: int,
     node_selector: dict,
     experiment: str,
@@ -41,6 +43,8 @@ def extract_shards(
             work_uri=work_uri,
             encoder=encoder,
             num_frames=num_frames,
+            pooling=pooling,
+            pooling_options=pooling_options,
             shard=shard,
             num_shards=num_shards,
             experiment=experiment,
@@ -65,6 +69,8 @@ def extract_only(
     work_uri: str = "",
     encoder: str = "openai/clip-vit-large-patch14",
     num_frames: int = 100,
+    pooling: str = "spatiotemporal",
+    pooling_options: dict = {},  # noqa: B006 (KFP reads the default; never mutated)
     num_shards: int = 4,
     extract_node_selector: dict = {},  # noqa: B006 (KFP reads the default; never mutated)
     experiment: str = "videollm",
@@ -93,6 +99,11 @@ def extract_only(
             bucket>/runs``.
         encoder: Vision encoder (HF id, path or s3:// mirror).
         num_frames: Frames sampled per video.
+        pooling: How patch tokens become video tokens: a registered pooling
+            (``spatiotemporal``, ``adaptive3d``, ``per_frame`` or a plugin's; ``videollm
+            extract --help`` lists them).
+        pooling_options: The pooling's options, e.g. ``{"tokens_per_frame": 4}`` for
+            ``per_frame`` or ``{"pool_size": [8, 12, 12]}`` for ``adaptive3d``.
         num_shards: Parallel extract tasks.
         extract_node_selector: Node labels for the extract tasks, e.g. a GPU type.
         experiment: MLflow experiment.
@@ -113,6 +124,8 @@ def extract_only(
         annotation_format="jsonl",
         num_shards=num_shards,
         require_annotations=False,
+        pooling=pooling,
+        pooling_options=pooling_options,
         work_uri=work_uri,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         experiment=experiment,
@@ -127,6 +140,8 @@ def extract_only(
         work_uri=work_uri,
         encoder=encoder,
         num_frames=num_frames,
+        pooling=pooling,
+        pooling_options=pooling_options,
         num_shards=num_shards,
         node_selector=extract_node_selector,
         experiment=experiment,

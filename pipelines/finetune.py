@@ -13,7 +13,7 @@ from kfp import dsl
 from components import convert, evaluate, package, plan_shards, select, train
 from pipelines.extract_only import extract_shards
 from pipelines.pod_spec import with_gpus, with_hf_cache, with_platform, with_resources
-from videollm.kfp.cluster import (
+from videollm.cluster import (
     HF_CACHE_PVC,
     HF_TOKEN_SECRET,
     PIPELINE_IMAGE,
@@ -52,6 +52,8 @@ def finetune(
     llm: str = "lmsys/vicuna-7b-v1.5",
     recipe: str = "videochatgpt_7b",
     num_frames: int = 100,
+    pooling: str = "spatiotemporal",
+    pooling_options: dict = {},  # noqa: B006 (KFP reads the default; never mutated)
     num_shards: int = 4,
     extract_node_selector: dict = {},  # noqa: B006 (KFP reads the default; never mutated)
     val_fraction: float = 0.1,
@@ -103,8 +105,13 @@ def finetune(
         annotation_format: ``videochatgpt``, ``videoinstruct``, ``breakfast`` or ``jsonl``.
         encoder: Vision encoder (HF id, path or s3:// mirror).
         llm: Base LLM (HF id, path or s3:// mirror).
-        recipe: Training preset or YAML path.
+        recipe: Training preset (``demo``, ``videochatgpt_7b``, ``breakfast``) or YAML path.
         num_frames: Frames sampled per video.
+        pooling: How patch tokens become video tokens: a registered pooling
+            (``spatiotemporal``, ``adaptive3d``, ``per_frame`` or a plugin's; ``videollm
+            extract --help`` lists them).
+        pooling_options: The pooling's options, e.g. ``{"tokens_per_frame": 4}`` for
+            ``per_frame`` or ``{"pool_size": [8, 12, 12]}`` for ``adaptive3d``.
         num_shards: Parallel extract tasks.
         extract_node_selector: Node labels for the extract tasks, e.g. a GPU type.
         val_fraction: Fraction of videos held out for validation.
@@ -118,21 +125,24 @@ def finetune(
         experiment: MLflow experiment.
         train_overrides: Extra ``key=value`` training overrides.
         deepspeed: ``""``, ``zero2`` or ``zero3``.
-        launcher: ``auto``, ``local`` (torchrun) or ``pytorchjob``.
-        image: Image of the PyTorchJob pods.
-        train_service_account: Service account of the PyTorchJob pods (the train task,
-            which creates the job, runs as KFP's own account).
+        launcher: Where training runs: ``auto`` (``pytorchjob`` inside a cluster, else
+            ``local``), ``local`` (torchrun on this machine) or ``pytorchjob`` (a Kubeflow
+            PyTorchJob).
+        image: Image of the training pods.
+        train_service_account: Service account of the training pods (not the one of the
+            train task, which creates the job and runs as KFP's own account).
         platform_secret: Secret with S3/MLflow credentials.
         platform_config: ConfigMap with S3/MLflow endpoints.
         train_node_selector: Node labels for the training pods.
         train_tolerations: Tolerations for the training pods.
         image_pull_secrets: Registry secrets for the training pods.
-        train_timeout_hours: Deadline of the PyTorchJob (activeDeadlineSeconds); default 72.
-        train_ttl_hours: How long a finished PyTorchJob is kept; default 24.
+        train_timeout_hours: The job's deadline (``runPolicy.activeDeadlineSeconds``); the
+            train task waits 10 minutes longer before it deletes the job itself.
+        train_ttl_hours: How long the operator keeps a finished job (``ttlSecondsAfterFinished``).
         delete_job_on_success: Delete the PyTorchJob when it succeeds.
         package_bento: Build the champion's Bento at the end.
-        train_cpu: CPU request and limit of each training pod; default 32.
-        train_memory: Memory request and limit of each training pod; default 192Gi.
+        train_cpu: CPU request and limit of each training pod (``""``: unset).
+        train_memory: Memory request and limit of each training pod (``""``: unset).
         extract_cpu: CPU request and limit of each extract task (1 GPU each); default 8.
         extract_memory: Memory request and limit of each extract task; default 32Gi.
         eval_gpus: GPUs of the evaluate task: ``"1"`` (bf16) or ``"0"`` (CPU, fp32); a
@@ -153,6 +163,8 @@ def finetune(
         annotation_format=annotation_format,
         num_shards=num_shards,
         require_annotations=True,
+        pooling=pooling,
+        pooling_options=pooling_options,
         work_uri=work_uri,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         experiment=experiment,
@@ -167,6 +179,8 @@ def finetune(
         work_uri=work_uri,
         encoder=encoder,
         num_frames=num_frames,
+        pooling=pooling,
+        pooling_options=pooling_options,
         num_shards=num_shards,
         node_selector=extract_node_selector,
         experiment=experiment,
@@ -220,7 +234,7 @@ def finetune(
         **platform,
     )
     # A retry re-attaches to the run's job if it still runs (the job is named and labelled
-    # after the run) and replaces it if it failed; see videollm.kfp.cluster for why the
+    # after the run) and replaces it if it failed; see videollm.cluster for why the
     # retry window is this long.
     trained.set_retry(
         num_retries=TRAIN_RETRIES,

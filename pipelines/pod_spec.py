@@ -8,7 +8,7 @@ from kfp import kubernetes
 from kfp.dsl import PipelineTask
 from kfp.dsl.pipeline_channel import PipelineChannel
 
-from videollm.kfp.cluster import (
+from videollm.cluster import (
     CONFIG_KEYS,
     GPU_RESOURCE,
     GPU_TOLERATION,

@@ -8,8 +8,12 @@ release named ``videollm`` these are the defaults below. Each is also a pipeline
 from __future__ import annotations
 
 from videollm.images import PIPELINE_IMAGE
-from videollm.launcher.base import GPU_RESOURCE, RUN_LABEL
 
+#: The Kubernetes resource name of an NVIDIA GPU (training pods, extract tasks, the chart).
+GPU_RESOURCE = "nvidia.com/gpu"
+#: Label that names the run a job belongs to (``TrainJobSpec.labels``; the pipeline sets it to
+#: the KFP run id). A retried attempt re-attaches only to a job that carries its own run's value.
+RUN_LABEL = "videollm.io/run"
 PLATFORM_CONFIG = "videollm-platform"
 PLATFORM_SECRET = "videollm-credentials"
 SERVICE_ACCOUNT = "videollm-pipeline"

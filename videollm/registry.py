@@ -17,14 +17,16 @@ in ``VIDEOLLM_PLUGINS`` (comma-separated) or expose it as a ``videollm.plugins``
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import os
 import pkgutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from importlib.metadata import entry_points
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from videollm.config_loader import from_dict
 from videollm.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -56,7 +58,8 @@ def load_plugins() -> None:
             importlib.import_module(name)
         except ImportError as err:
             _plugins_loaded = False
-            raise ConfigError(f"{PLUGINS_ENV}: cannot import plugin module {name!r}: {err}") from err
+            message = f"{PLUGINS_ENV}: cannot import plugin module {name!r}: {err}"
+            raise ConfigError(message) from err
     for ep in entry_points(group=PLUGIN_GROUP):
         ep.load()
     logger.debug("plugins loaded: %s", names)
@@ -131,12 +134,58 @@ class Registry(Generic[T]):
         self._discover()
         return dict(self._summaries)
 
+    def options(self, name: str, options: Mapping[str, Any], setting: str) -> Any:
+        """Validate ``options`` for extension ``name`` against its ``Options`` dataclass.
+
+        Args:
+            name: The registered extension (a class with an ``Options`` dataclass attribute).
+            options: The user's settings for it.
+            setting: Where the options are set, named in errors (``extract.pooling_options``).
+
+        Returns:
+            An instance of the extension's ``Options``, defaults filled in.
+
+        Raises:
+            ConfigError: ``name`` is not registered, or an option is unknown or invalid; the
+                message names ``<setting>.<key>`` and the extension.
+        """
+        cls = self.get(name)
+        if options and not dataclasses.fields(cls.Options):
+            key = sorted(options)[0]
+            raise ConfigError(f"{setting}.{key}: {self.kind} {name} takes no options")
+        try:
+            return from_dict(cls.Options, dict(options), prefix=f"{setting}.")
+        except ConfigError as err:
+            message = str(err)
+            # Keep the setting first, so an enclosing config does not prefix it again.
+            if not message.startswith(f"{setting}."):
+                message = f"{setting}: {message}"
+            raise ConfigError(f"{message} ({self.kind} {name})") from err
+
+    def choices(self) -> Choices:
+        """The names as argparse ``choices``, looked up only when a value is checked or
+        ``--help`` is shown, so building a CLI imports no extension (poolings import torch)."""
+        return Choices(self)
+
     def __contains__(self, name: object) -> bool:
         self._discover()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+class Choices:
+    """A registry's names, discovered on first use (see :meth:`Registry.choices`)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.registry
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.registry)
 
 
 def _qualname(item: object) -> str:

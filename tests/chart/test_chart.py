@@ -29,8 +29,8 @@ from chart_objects import (
     secret_data,
 )
 
+from videollm import cluster
 from videollm.images import TAG, image
-from videollm.kfp import cluster
 from videollm.launcher.rbac import RBAC_RULES
 
 #: Validated against the oldest Kubernetes the chart supports and the newest schema known.
@@ -480,7 +480,7 @@ def test_every_videollm_env_var_the_chart_sets_is_read_by_the_service(rendered):
     """No setting the service would silently ignore (a renamed variable fails here)."""
     source = "".join(p.read_text() for p in (REPO / "videollm" / "serve").glob("*.py"))
     source += (REPO / "videollm" / "storage" / "settings.py").read_text()
-    source += (REPO / "videollm" / "kfp" / "tasks.py").read_text()  # the pipeline's bucket
+    source += (REPO / "videollm" / "kfp" / "work_dirs.py").read_text()  # the pipeline's bucket
     names = set()
     for result in rendered.values():
         container = pod_spec(result.one("Deployment", "-inference"))["containers"][0]

@@ -28,7 +28,7 @@ from chart_objects import (
     values_of,
 )
 
-from videollm.kfp import cluster
+from videollm import cluster
 
 PROFILE = "profile-namespace"
 #: The long-running services: they keep their sidecars and sit behind the network policies.

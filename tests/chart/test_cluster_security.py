@@ -24,7 +24,7 @@ from chart_objects import (
 )
 from kubernetes.utils import parse_quantity
 
-from videollm.kfp import cluster
+from videollm import cluster
 
 PROFILE = "profile-namespace"
 LOGIN = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")

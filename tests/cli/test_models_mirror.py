@@ -14,7 +14,7 @@ import pytest
 from videollm.cli.main import EXIT_ERROR, main
 from videollm.errors import EXIT_CONFIG, ConfigError, StorageError
 from videollm.hub import model_source
-from videollm.models_mirror import MANIFEST_NAME, PARTIAL_NAME
+from videollm.hub.mirror import MANIFEST_NAME, PARTIAL_NAME
 from videollm.storage import S3Storage, read_bytes, storage_at
 
 

@@ -19,9 +19,9 @@ from videollm.cli.main import main
 from videollm.errors import EXIT_CONFIG, ConfigError, StorageError
 from videollm.features.encoder import VideoEncoder
 from videollm.hub import model_source
+from videollm.hub.cache import CACHE_SUBDIR
+from videollm.hub.mirror import MANIFEST_NAME
 from videollm.model.model_config import CONFIG_FILE
-from videollm.models_cache import CACHE_SUBDIR
-from videollm.models_mirror import MANIFEST_NAME
 from videollm.serve.engine import Engine
 from videollm.serve.serve_config import ServeConfig
 from videollm.storage import S3Storage, storage_at, upload_dir

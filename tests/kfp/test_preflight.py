@@ -6,7 +6,8 @@ import pytest
 
 from videollm.errors import ConfigError
 from videollm.kfp.preflight import check_platform
-from videollm.kfp.tasks import evaluate_checkpoint, init_task
+from videollm.kfp.task_io import init_task
+from videollm.kfp.tasks import evaluate_checkpoint
 
 PLATFORM = {
     "MLFLOW_TRACKING_URI": "http://videollm-mlflow:5000",

@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from videollm.cluster import ISTIO_INJECT, KUEUE_QUEUE_LABEL
 from videollm.errors import EXIT_CONFIG
-from videollm.kfp.cluster import ISTIO_INJECT, KUEUE_QUEUE_LABEL
 from videollm.kfp.runner import get_pipeline, parse_params, spec_tasks, submit
 
 REPLIES = {

@@ -9,14 +9,10 @@ import pytest
 
 from videollm.errors import ConfigError, VideoLLMError
 from videollm.kfp.runner import get_pipeline, parse_params
-from videollm.kfp.tasks import (
-    extract_shard,
-    keyed_dir,
-    plan_shards,
-    single_uri,
-    work_dir,
-)
-from videollm.kfp.train_task import WATCH_GRACE_S, TrainTaskArgs, dns_name, job_spec
+from videollm.kfp.task_io import single_uri
+from videollm.kfp.tasks import extract_shard, plan_shards
+from videollm.kfp.train_task import TrainTaskArgs, dns_name, job_spec
+from videollm.kfp.work_dirs import keyed_dir, work_dir
 
 
 def test_plan_shards_caps_at_the_number_of_videos(colour_data):
@@ -67,6 +63,36 @@ def test_bad_parameters_are_named(colour_data, tmp_path, fmt, shards, videos, an
     }
     with pytest.raises(ConfigError, match=message):
         plan_shards(paths[videos], paths[annotations], fmt, shards)
+
+
+@pytest.mark.parametrize(
+    ("pooling", "options", "message"),
+    [
+        ("mean_of_nothing", {}, "extract.pooling: unknown pooling 'mean_of_nothing'; choose from"),
+        ("per_frame", {"tokens_per_frame": 3.0}, "tokens_per_frame"),
+        ("adaptive3d", {"grid": [1, 2, 3]}, "extract.pooling_options"),
+    ],
+)
+def test_a_bad_pooling_fails_the_plan_before_any_extraction(colour_data, pooling, options, message):
+    with pytest.raises(ConfigError, match=message):
+        plan_shards(
+            str(colour_data["videos"]),
+            str(colour_data["root"] / "annotations.jsonl"),
+            "jsonl",
+            2,
+            pooling=pooling,
+            pooling_options=options,
+        )
+    # Whole-number floats (how KFP hands dict parameters over) are accepted.
+    assert plan_shards(
+        str(colour_data["videos"]),
+        "",
+        "jsonl",
+        1,
+        require_annotations=False,
+        pooling="per_frame",
+        pooling_options={"tokens_per_frame": 4.0},
+    ) == [0]
 
 
 def test_extract_only_plans_without_annotations(colour_data):
@@ -172,7 +198,7 @@ def test_train_task_fails_with_the_jobs_reason_and_keeps_the_masters_log(tmp_pat
     # No log read (e.g. no RBAC on pods/log): the error says so instead of naming a file.
     with pytest.raises(VideoLLMError, match="failed: OOM; no log of it was kept"):
         run_train_task(args, _Recorded(LaunchResult(False, reason="OOM")))
-    with pytest.raises(VideoLLMError, match="launcher: 'slurm' is not one of"):
+    with pytest.raises(ConfigError, match="launcher: unknown launcher 'slurm'; choose from auto"):
         run_train_task(TrainTaskArgs("r", "f", "c", "m", launcher="slurm"))
 
 
@@ -189,8 +215,7 @@ def test_a_failed_job_still_fails_when_its_log_cannot_be_kept(tmp_path):
 
 
 def test_job_spec_bounds_the_job_and_ties_it_to_the_run():
-    from videollm.kfp.cluster import ISTIO_INJECT, KUEUE_QUEUE_LABEL
-    from videollm.launcher.base import RUN_LABEL
+    from videollm.cluster import ISTIO_INJECT, KUEUE_QUEUE_LABEL, RUN_LABEL
 
     args = TrainTaskArgs(
         records_uri="r", features_uri="f", checkpoint_uri="s3://w/runs/1f0c-77/checkpoint",
@@ -226,16 +251,26 @@ def test_job_spec_refuses_bad_bounds_by_name(change, message):
         job_spec(TrainTaskArgs("r", "f", "c", "m", **change))
 
 
-def test_auto_launcher_is_a_pytorchjob_inside_a_cluster_and_torchrun_outside(monkeypatch):
-    from videollm.kfp.train_task import pick_launcher
-    from videollm.launcher.local import TorchrunLauncher
-    from videollm.launcher.pytorchjob import PyTorchJobLauncher
+def test_the_train_task_builds_the_named_launcher_from_its_settings(monkeypatch):
+    from videollm.kfp.train_task import run_train_task
+    from videollm.launcher.base import LaunchResult
+    from videollm.launcher.registry import LAUNCHERS, LaunchSettings
 
-    args = TrainTaskArgs("r", "f", "c", "m")
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    assert isinstance(pick_launcher(args), TorchrunLauncher)
-    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
-    watcher = pick_launcher(TrainTaskArgs("r", "f", "c", "m", timeout_hours=2))
-    assert isinstance(watcher, PyTorchJobLauncher)
-    # The watcher outwaits the job's own deadline, so the operator's DeadlineExceeded comes first.
-    assert watcher.timeout_s == 2 * 3600 + WATCH_GRACE_S
+    LAUNCHERS.names()  # the built-ins first, so that the copy below holds them
+    # What this test registers is gone after it.
+    monkeypatch.setattr(LAUNCHERS, "_items", dict(LAUNCHERS._items))
+    monkeypatch.setattr(LAUNCHERS, "_summaries", dict(LAUNCHERS._summaries))
+    built: list[LaunchSettings] = []
+
+    @LAUNCHERS.register("recorded-by-test-tasks", summary="records what it was built from")
+    def recorded(settings: LaunchSettings) -> _Recorded:
+        built.append(settings)
+        return _Recorded(LaunchResult(False, reason="stop here"))
+
+    args = TrainTaskArgs(
+        "r", "f", "c", "m", launcher="recorded-by-test-tasks", timeout_hours=2,
+        delete_on_success=False,
+    )  # fmt: skip
+    with pytest.raises(VideoLLMError, match="stop here"):
+        run_train_task(args)
+    assert built == [LaunchSettings(deadline_s=2 * 3600, delete_on_success=False)]

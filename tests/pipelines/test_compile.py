@@ -13,10 +13,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from videollm.errors import ConfigError
-from videollm.images import PIPELINE_IMAGE, image
-from videollm.kfp import sizing
-from videollm.kfp.cluster import (
+from videollm.cluster import (
     EXTRACT_GPUS,
     GPU_RESOURCE,
     HF_CACHE_PVC,
@@ -27,6 +24,9 @@ from videollm.kfp.cluster import (
     TRAIN_RETRIES,
     TRAIN_SERVICE_ACCOUNT,
 )
+from videollm.errors import ConfigError
+from videollm.images import PIPELINE_IMAGE, image
+from videollm.kfp import sizing
 from videollm.kfp.pod_settings import apply_pod_settings
 from videollm.kfp.runner import compile_all, pipelines, source_dir, spec_tasks
 

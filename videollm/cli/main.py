@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from videollm import __version__
+from videollm.cli.models import add_models_parser
 from videollm.cli.pipeline import add_pipeline_parser
 from videollm.errors import EXIT_CONFIG, ConfigError, InputError, VideoLLMError
 
@@ -34,7 +35,7 @@ def _flags(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    from videollm.config_loader import load_config
+    from videollm.config_loader import load_config, parse_overrides
     from videollm.features.extract import ExtractConfig
     from videollm.steps import run_extract
 
@@ -43,6 +44,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     )
     if args.allow_pickle:
         flags["allow_pickle"] = True
+    if args.pooling_option:
+        flags["pooling_options"] = parse_overrides(args.pooling_option)
     cfg = load_config(ExtractConfig, args.config, args.overrides, flags=flags)
     result = run_extract(args.videos, args.out, cfg)
     print(json.dumps({k: v for k, v in vars(result).items() if k != "failures"}, default=str))
@@ -158,53 +161,6 @@ def _cmd_package(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_models_mirror(args: argparse.Namespace) -> int:
-    from videollm.models_mirror import mirror_model
-
-    result = mirror_model(args.source, args.dest, args.revision, args.allow_pickle)
-    print(json.dumps(vars(result)))
-    return 0
-
-
-MIRROR_HELP = """\
-Copy a Hugging Face model to S3/MinIO, so a cluster without internet access loads it from there.
-
-HF_ID_OR_PATH is a Hub id (downloaded with snapshot_download: HF_TOKEN for gated models,
-cached under HF_HOME) or a local model folder. S3_URI is s3://BUCKET/models/NAME; then give it
-wherever a model id goes: --llm, --encoder, the llm/encoder pipeline parameters (a served
-checkpoint names them too). Loading downloads the mirror once into $HF_HOME/videollm-s3/.
-
-Copied: *.safetensors weights, config/tokenizer files (*.json, *.model, *.txt, *.jinja, ...)
-and the licence. Pickle weights (*.bin, *.pt, ...) can run code when loaded and are copied only
-with --allow-pickle. Files already in S3_URI with the same size and sha256 are skipped, so a
-re-run is cheap and an interrupted copy resumes. videollm-mirror.json (source, commit, each
-file's sha256) is written last: a prefix without it is an unfinished copy, refused at load.
-"""
-
-
-def _add_models_parser(sub: Any) -> None:
-    p = sub.add_parser("models", help="base models: mirror them to S3 for air-gapped clusters")
-    models = p.add_subparsers(dest="models_command", required=True, metavar="SUBCOMMAND")
-    p = models.add_parser(
-        "mirror",
-        help="copy a Hugging Face model (Hub id or folder) to an s3:// prefix",
-        description=MIRROR_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="S3 connection: VIDEOLLM_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY "
-        "(or VIDEOLLM_S3_SECRET_DIR).",
-    )
-    p.add_argument("source", metavar="HF_ID_OR_PATH", help="Hub id (org/name) or model folder")
-    p.add_argument("dest", metavar="S3_URI", help="destination prefix, s3://BUCKET/models/NAME")
-    p.add_argument("--revision", help="Hub branch, tag or commit (default: main)")
-    p.add_argument(
-        "--allow-pickle",
-        dest="allow_pickle",
-        action="store_true",
-        help="also copy pickle weights (*.bin, *.pt); needed when a model has no safetensors",
-    )
-    p.set_defaults(func=_cmd_models_mirror)
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     from videollm.demo.run import run_demo
 
@@ -234,12 +190,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="videos → features (safetensors) + manifest", epilog=EPILOG)
     p.add_argument("--videos", required=True, help="folder, list file or s3:// prefix of videos")
     p.add_argument("--out", required=True, help="features folder or s3:// prefix")
-    p.add_argument("--encoder", help="HF id or local path of a CLIP-style vision model")
+    p.add_argument("--encoder", help="HF id or local path of a vision tower (CLIP, SigLIP, ...)")
     p.add_argument("--layer", type=int, help="hidden-state layer (default -2, penultimate)")
     p.add_argument(
         "--num-frames", dest="num_frames", type=int, help="frames sampled per video (default 100)"
     )
-    p.add_argument("--pooling", choices=["spatiotemporal", "adaptive3d"], help="feature pooling")
+    from videollm.features.pooling import POOLINGS
+
+    p.add_argument(
+        "--pooling",
+        choices=POOLINGS.choices(),
+        metavar="NAME",
+        help="feature pooling: %(choices)s (default spatiotemporal; the README's pooling table "
+        "says what each makes)",
+    )
+    p.add_argument(
+        "--pooling-option",
+        dest="pooling_option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an option of the pooling, repeatable (--pooling-option tokens_per_frame=4)",
+    )
     p.add_argument("--batch-size", dest="batch_size", type=int, help="videos per encoder batch")
     p.add_argument("--num-workers", dest="num_workers", type=int, help="decode workers")
     p.add_argument("--device", help="auto, cpu or cuda")
@@ -252,8 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "convert", help="annotations → chat records (train/val JSONL)", epilog=EPILOG
     )
+    from videollm.data.adapters import ADAPTERS
+
     p.add_argument(
-        "--format", choices=["videochatgpt", "videoinstruct", "breakfast", "jsonl"], required=True
+        "--format",
+        choices=ADAPTERS.choices(),
+        metavar="FORMAT",
+        required=True,
+        help="annotation format: %(choices)s (the README's format table says what each reads)",
     )
     p.add_argument("--input", required=True, help="annotation file or folder (path or s3:// URI)")
     p.add_argument("--out", required=True, help="records folder or s3:// prefix")
@@ -344,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=_cmd_serve)
 
-    _add_models_parser(sub)
+    add_models_parser(sub)
     add_pipeline_parser(sub)
 
     p = sub.add_parser("demo", help="build tiny models + videos and run every step offline")

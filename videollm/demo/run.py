@@ -51,7 +51,7 @@ def run_demo(
         Where everything went, the champion, its metrics and its answer.
     """
     from videollm.kfp.runner import run_local
-    from videollm.kfp.tasks import features_dir, records_dir
+    from videollm.kfp.work_dirs import features_dir, records_dir
     from videollm.tracking.lookup import champion_summary, latest_trained_run
 
     out = Path(out).resolve()

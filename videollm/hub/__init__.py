@@ -71,7 +71,7 @@ def model_source(ref: str, what: str) -> str:
     """
     if not is_remote(ref):
         return ref
-    from videollm.models_cache import fetch_mirror  # late: only S3 references need it
+    from videollm.hub.cache import fetch_mirror  # late: only S3 references need it
 
     return str(fetch_mirror(ref, what))
 

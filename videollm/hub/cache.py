@@ -26,7 +26,7 @@ from typing import Any
 from tqdm import tqdm
 
 from videollm.errors import ConfigError, StorageError
-from videollm.models_mirror import MANIFEST_NAME, PARTIAL_NAME, read_manifest
+from videollm.hub.mirror import MANIFEST_NAME, PARTIAL_NAME, read_manifest
 from videollm.storage import S3Storage, split_remote, storage_at
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 ``videollm models mirror lmsys/vicuna-7b-v1.5 s3://models/vicuna-7b`` puts the model's
 safetensors weights, config and tokenizer files under the prefix, then writes
 :data:`MANIFEST_NAME` (source, commit, every file with its size and sha256) **last**. Loading
-(:mod:`videollm.models_cache`) accepts only a prefix with that manifest, so a copy that was
+(:mod:`videollm.hub.cache`) accepts only a prefix with that manifest, so a copy that was
 interrupted is never taken for a model.
 
 Re-running is cheap: a file is skipped when the object under its key has its size *and* its

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from videollm.kfp.cluster import (
+from videollm.cluster import (
     HF_HOME,
     HF_HOME_ANNOTATION,
     ISTIO_INJECT,

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from videollm.cluster import current_namespace
 from videollm.errors import ConfigError
-from videollm.kfp.cluster import current_namespace
 from videollm.storage.settings import KEY_VARS, SECRET_DIR_VAR
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 #: Small tasks: plan_shards, convert, select, package and the train task (a watcher).
 TASK_CPU = "1"
 TASK_MEMORY = "4Gi"
-#: Each extract task (one GPU, see videollm.kfp.cluster.EXTRACT_GPUS).
+#: Each extract task (one GPU, see videollm.cluster.EXTRACT_GPUS).
 EXTRACT_CPU = "8"
 EXTRACT_MEMORY = "32Gi"
 #: The evaluate task; 0 GPUs evaluates on the CPU in fp32. A string: KFP resolves a GPU

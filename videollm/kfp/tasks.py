@@ -1,143 +1,25 @@
 """What each KFP component does, as plain functions a test can call.
 
-Components in ``components/`` only map KFP inputs/outputs onto these. Big data moves by URI:
-features and records under a prefix keyed by what they are made from
-(``<work_uri>/features|records/<key>``, so a re-run with the same inputs reuses them and KFP's
-cache can skip the task), the rest under one prefix per pipeline run
-(``<work_uri>/<run>/checkpoint|eval|bento``). What the tasks return is small: URIs, counts,
-metrics and a Markdown report.
+Components in ``components/`` only map KFP inputs/outputs onto these; the inputs and outputs
+themselves are in :mod:`videollm.kfp.task_io`, the data's locations in
+:mod:`videollm.kfp.work_dirs`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from videollm.data.adapters import ADAPTERS
 from videollm.data.convert import ConvertConfig
 from videollm.errors import ConfigError, VideoLLMError
+from videollm.kfp.task_io import TaskResult, whole_numbers
 from videollm.storage import is_remote, join, resolve
 from videollm.video.paths import VIDEO_EXTENSIONS
 
 logger = logging.getLogger(__name__)
-
-FORMATS = typing.get_args(typing.get_type_hints(ConvertConfig)["format"])
-
-
-@dataclass
-class TaskResult:
-    """A task's small outputs.
-
-    Attributes:
-        uri: Where its big output went.
-        metrics: Numbers for the KFP Metrics artifact.
-        report: Markdown for the KFP Markdown artifact.
-        manifest: JSON for the Dataset/Model artifact (always includes ``uri``).
-    """
-
-    uri: str
-    metrics: dict[str, float] = field(default_factory=dict)
-    report: str = ""
-    manifest: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.manifest = {"uri": self.uri, **self.manifest}
-
-
-def init_task(experiment: str, platform_config: str, platform_secret: str) -> None:
-    """Per-task set-up: INFO logs to the task's log, a check that the platform ConfigMap and
-    Secret reached the pod (:func:`~videollm.kfp.preflight.check_platform`), and the
-    run's MLflow experiment.
-
-    Raises:
-        ConfigError: inside a cluster, the ConfigMap or Secret is missing or incomplete.
-    """
-    from videollm.kfp.preflight import check_platform
-
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    check_platform(platform_config, platform_secret)
-    if experiment:
-        os.environ["MLFLOW_EXPERIMENT_NAME"] = experiment
-
-
-def log_metrics(artifact: Any, result: TaskResult) -> None:
-    """Copy ``result.metrics`` into a KFP ``Metrics`` artifact (names made KFP-safe)."""
-    for name, value in result.metrics.items():
-        artifact.log_metric(name.replace("/", "_"), float(value))
-
-
-def single_uri(uris: list[str]) -> str:
-    """The one prefix that every collected shard output names."""
-    distinct = sorted(set(uris))
-    if len(distinct) != 1:
-        raise VideoLLMError(f"expected every shard to share one prefix, got {distinct}")
-    return distinct[0]
-
-
-def work_root(work_uri: str) -> str:
-    """``work_uri``, or by default ``s3://$VIDEOLLM_BUCKET/runs``.
-
-    ``VIDEOLLM_BUCKET`` comes from the platform ConfigMap, so on a cluster the data goes to the
-    bucket the Helm chart created, whatever it is named.
-
-    Raises:
-        ConfigError: neither is set.
-    """
-    if work_uri:
-        return work_uri
-    bucket = os.environ.get("VIDEOLLM_BUCKET", "").strip()
-    if not bucket:
-        raise ConfigError(
-            "work_uri: required (a folder or s3:// prefix for the run's data) when the "
-            "platform ConfigMap gives no VIDEOLLM_BUCKET"
-        )
-    return f"s3://{bucket}/runs"
-
-
-def work_dir(work_uri: str, run_id: str) -> str:
-    """The prefix every task of one pipeline run writes under."""
-    return join(work_root(work_uri), run_id or "run")
-
-
-def keyed_dir(work_uri: str, kind: str, **inputs: Any) -> str:
-    """``<work_uri>/<kind>/<key>``: where data made from exactly ``inputs`` goes.
-
-    The key is a digest of the inputs, not the run id: every run with the same inputs reads
-    and writes the same prefix (extraction skips videos already there), and the task that
-    writes it has the same KFP inputs, so KFP's cache can skip it altogether.
-    """
-    canonical = json.dumps(inputs, sort_keys=True, default=str)
-    return join(work_root(work_uri), kind, hashlib.sha256(canonical.encode()).hexdigest()[:16])
-
-
-def features_dir(work_uri: str, videos_uri: str, encoder: str, num_frames: int) -> str:
-    """Where ``extract`` puts the features of these videos, encoder and frames."""
-    return keyed_dir(
-        work_uri, "features", videos_uri=videos_uri, encoder=encoder, num_frames=int(num_frames)
-    )
-
-
-def records_dir(
-    work_uri: str,
-    annotations_uri: str,
-    annotation_format: str,
-    num_frames: int,
-    val_fraction: float,
-) -> str:
-    """Where ``convert`` puts the records made from these annotations and settings."""
-    return keyed_dir(
-        work_uri,
-        "records",
-        annotations_uri=annotations_uri,
-        annotation_format=annotation_format,
-        num_frames=int(num_frames),
-        val_fraction=float(val_fraction),
-    )
 
 
 def plan_shards(
@@ -146,6 +28,8 @@ def plan_shards(
     annotation_format: str,
     num_shards: int,
     require_annotations: bool = True,
+    pooling: str = "spatiotemporal",
+    pooling_options: dict[str, Any] | None = None,
 ) -> list[int]:
     """Check the run's inputs up front and return the shard indices to extract.
 
@@ -158,13 +42,19 @@ def plan_shards(
         annotation_format: Its format.
         num_shards: Extract tasks wanted.
         require_annotations: Whether ``annotations_uri`` must be given (not for extract-only).
+        pooling: The extract tasks' pooling (checked here, with its options).
+        pooling_options: Its options.
 
     Raises:
-        ConfigError: unknown format, fewer than one shard, or a missing dataset.
+        ConfigError: unknown format or pooling, bad pooling options, fewer than one shard, or
+            a missing dataset.
     """
-    if annotation_format not in FORMATS:
+    from videollm.features.extract_config import ExtractConfig
+
+    ExtractConfig(pooling=pooling, pooling_options=whole_numbers(dict(pooling_options or {})))
+    if annotation_format not in ADAPTERS:
         raise ConfigError(
-            f"annotation_format: {annotation_format!r} is not one of {', '.join(FORMATS)}"
+            f"annotation_format: {annotation_format!r} is not one of {', '.join(ADAPTERS)}"
         )
     if num_shards < 1:
         raise ConfigError(f"num_shards: must be at least 1, got {num_shards}")
@@ -203,13 +93,27 @@ def _exists(uri: str) -> bool:
 
 
 def extract_shard(
-    videos_uri: str, features_uri: str, encoder: str, num_frames: int, shard: int, num_shards: int
+    videos_uri: str,
+    features_uri: str,
+    encoder: str,
+    num_frames: int,
+    shard: int,
+    num_shards: int,
+    pooling: str = "spatiotemporal",
+    pooling_options: dict[str, Any] | None = None,
 ) -> TaskResult:
-    """Extract one shard's features into ``features_uri/shard-NNN``."""
+    """Extract one shard's features into ``features_uri/shard-NNN``.
+
+    Raises:
+        ConfigError: Unknown ``pooling`` or invalid ``pooling_options``.
+    """
     from videollm.features.extract_config import ExtractConfig
     from videollm.steps import run_extract
 
-    cfg = ExtractConfig(encoder=encoder, num_frames=num_frames)
+    options = whole_numbers(dict(pooling_options or {}))
+    cfg = ExtractConfig(
+        encoder=encoder, num_frames=num_frames, pooling=pooling, pooling_options=options
+    )
     # Loop items can reach a component as floats (kfp.local); shard indices are whole numbers.
     # The task gets the requested count; the planned one may be smaller (fewer videos).
     shard, num_shards = int(shard), shard_count(num_shards, count_videos(videos_uri))
@@ -350,12 +254,3 @@ def package_model(model_uri: str, bento_uri: str) -> TaskResult:
         f"Serve it: `bentoml import {target}` then `videollm serve --bento {done.bento_tag}`\n"
     )
     return TaskResult(target, {}, report, {"bento": done.bento_tag, **done.labels})
-
-
-def write_outputs(result: TaskResult, manifest_path: str, report_path: str | None = None) -> None:
-    """Write the manifest (Dataset/Model artifact) and the report (Markdown artifact)."""
-    Path(manifest_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(manifest_path).write_text(json.dumps(result.manifest, indent=2) + "\n")
-    if report_path:
-        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(report_path).write_text(result.report or "(nothing to report)\n")

@@ -159,7 +159,7 @@ sidecar.istio.io/inject: "false"
 {{- printf "%s-mlflow-auth" (include "videollm.fullname" .) -}}
 {{- end -}}
 
-{{/* The training pods' ServiceAccount (videollm.kfp.cluster.TRAIN_SERVICE_ACCOUNT). */}}
+{{/* The training pods' ServiceAccount (videollm.cluster.TRAIN_SERVICE_ACCOUNT). */}}
 {{- define "videollm.trainServiceAccount" -}}
 {{- printf "%s-train" (include "videollm.fullname" .) -}}
 {{- end -}}
