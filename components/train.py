@@ -42,6 +42,7 @@ def train(
     kueue_queue: str,
     hf_cache_pvc: str,
     hf_token_secret: str,
+    trainjob_runtime: str,
     checkpoint: Output[Model],
     metrics: Output[Metrics],
     job: Output[Artifact],
@@ -63,7 +64,8 @@ def train(
         gpus_per_worker: GPUs per training node (0: CPU).
         deepspeed: ``""``, ``zero2`` or ``zero3``.
         launcher: Where training runs: ``auto`` (``pytorchjob`` inside a cluster, else ``local``),
-            ``local`` (torchrun on this machine) or ``pytorchjob`` (a Kubeflow PyTorchJob).
+            ``local`` (torchrun on this machine), ``pytorchjob`` (a Kubeflow PyTorchJob, training
+            operator v1) or ``trainjob`` (a Kubeflow Trainer v2 TrainJob).
         image: Image of the training pods.
         service_account: Service account of the training pods (not the one of the train task, which
             creates the job and runs as KFP's own account).
@@ -85,6 +87,8 @@ def train(
             (``""``: none).
         hf_token_secret: Secret with the Hub token as ``HF_TOKEN`` for the training pods (``""``:
             none).
+        trainjob_runtime: The ``TrainingRuntime`` (looked up first, in the job's namespace) or
+            ``ClusterTrainingRuntime`` a TrainJob runs on (``launcher=trainjob`` only).
         checkpoint: Manifest of the checkpoint (its URI, base LLM, recipe, log URI).
         metrics: The training run's final metrics.
         job: The submitted PyTorchJob as YAML (a comment for a local run).

@@ -90,6 +90,7 @@ def finetune(
     hf_token_secret: str = HF_TOKEN_SECRET,
     istio_sidecar: bool = False,
     kueue_queue: str = "",
+    trainjob_runtime: str = "videollm-torch",
 ) -> None:
     """The whole fine-tuning flow.
 
@@ -126,8 +127,8 @@ def finetune(
         train_overrides: Extra ``key=value`` training overrides.
         deepspeed: ``""``, ``zero2`` or ``zero3``.
         launcher: Where training runs: ``auto`` (``pytorchjob`` inside a cluster, else
-            ``local``), ``local`` (torchrun on this machine) or ``pytorchjob`` (a Kubeflow
-            PyTorchJob).
+            ``local``), ``local`` (torchrun on this machine), ``pytorchjob`` (a Kubeflow
+            PyTorchJob, training operator v1) or ``trainjob`` (a Kubeflow Trainer v2 TrainJob).
         image: Image of the training pods.
         train_service_account: Service account of the training pods (not the one of the
             train task, which creates the job and runs as KFP's own account).
@@ -155,6 +156,8 @@ def finetune(
         hf_token_secret: Optional Secret with the Hub token (key ``HF_TOKEN``).
         istio_sidecar: Let Istio inject its sidecar into the task and training pods.
         kueue_queue: Kueue LocalQueue of the PyTorchJob and the extract pods (empty: none).
+        trainjob_runtime: The ``TrainingRuntime`` (looked up first, in the job's namespace) or
+            ``ClusterTrainingRuntime`` a TrainJob runs on (``launcher=trainjob`` only).
     """
     platform = {"platform_config": platform_config, "platform_secret": platform_secret}
     plan = plan_shards(
@@ -230,6 +233,7 @@ def finetune(
         kueue_queue=kueue_queue,
         hf_cache_pvc=hf_cache_pvc,
         hf_token_secret=hf_token_secret,
+        trainjob_runtime=trainjob_runtime,
         experiment=experiment,
         **platform,
     )

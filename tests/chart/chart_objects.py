@@ -26,6 +26,7 @@ VALUE_SETS: dict[str, Path | None] = {
     "gpu-hpa": VALUES_DIR / "gpu-hpa.yaml",
     "existing-secret": VALUES_DIR / "existing-secret.yaml",
     "profile-namespace": VALUES_DIR / "profile-namespace.yaml",
+    "trainer-runtime": VALUES_DIR / "trainer-runtime.yaml",
 }
 
 #: Kinds that hold a pod template (or are a pod), and those of them that run to completion.

@@ -104,9 +104,11 @@ def test_every_rendered_object_is_valid_kubernetes(rendered, value_set):
                 errors.append(f"{name} @{version} {where}: {err.message}")
     assert not errors, "\n".join(errors)
     # Custom resources (kubernetes-validate has no schema for them) are checked by hand.
-    # (test_cluster.py checks the HTTPRoutes and the AuthorizationPolicy.)
+    # (test_cluster.py checks the HTTPRoutes and the AuthorizationPolicy, test_trainer_runtime.py
+    # validates the training runtimes against Kubeflow Trainer's CRDs.)
     others = {o["kind"] for o in objects if not is_builtin(o)}
-    assert others <= {"ServiceMonitor", "HTTPRoute", "AuthorizationPolicy"}, others
+    custom = {"ServiceMonitor", "HTTPRoute", "AuthorizationPolicy"}
+    assert others <= custom | {"ClusterTrainingRuntime", "TrainingRuntime"}, others
 
 
 def test_kubernetes_validation_catches_a_broken_object(rendered):

@@ -12,6 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from videollm.demo.run import run_demo
+from videollm.errors import EXIT_CONFIG
 
 TASKS = ["plan-shards", "convert", "train", "evaluate", "select", "package"]
 
@@ -75,6 +76,22 @@ def test_a_bad_parameter_fails_the_first_task_with_a_clear_message(colour_data, 
     assert "Inner task failed" in done.stderr and "plan-shards" in done.stderr
     executed = [line for line in done.stdout.splitlines() if "Executing task" in line]
     assert len(executed) == 1 and "plan-shards" in executed[0]  # nothing else started
+
+
+def test_a_cluster_launcher_is_refused_before_any_task_runs(tmp_path, monkeypatch):
+    """``launcher=trainjob`` under kfp.local fails at once, saying to use launcher=local."""
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    cmd = [
+        sys.executable, "-m", "videollm.cli.main", "pipeline", "run", "--local",
+        "--out", str(tmp_path), "--param", f"videos_uri={tmp_path}",
+        "--param", f"annotations_uri={tmp_path / 'a.jsonl'}", "--param", "launcher=trainjob",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    assert "trainjob needs a Kubernetes cluster" in done.stderr
+    assert "use launcher=local" in done.stderr
+    assert "Executing task" not in done.stdout + done.stderr  # no task started
+    assert not (tmp_path / "kfp").exists()
 
 
 @pytest.mark.slow

@@ -1,11 +1,12 @@
-"""A Kubernetes API that replays recorded responses, for the PyTorchJob launcher's tests.
+"""A Kubernetes API that replays recorded responses, for the cluster launchers' tests.
 
-There is no Kubernetes API server here, so a real ``TrainingClient``'s two low-level API objects
-(``custom_api``: ``CustomObjectsApi``, ``core_api``: ``CoreV1Api``) are replaced by fakes that
-replay the bodies under ``recordings/`` (see its README) one poll at a time. Everything above
-them — ``create_job``, ``get_job``, ``update_job``, the condition helpers, ``get_job_logs``,
-``delete_job`` and the model deserialization — is the real kubeflow-training code. Every call is
-recorded with the RBAC rule it needs, and checked against the launcher's rules.
+There is no Kubernetes API server here, so the two low-level API objects (``CustomObjectsApi``,
+``CoreV1Api``) are replaced by fakes that replay the bodies under ``recordings/`` (see its
+README) one poll at a time. For the PyTorchJob launcher they sit under a real
+``TrainingClient``, so everything above them — ``create_job``, ``get_job``, ``update_job``, the
+condition helpers, ``get_job_logs``, ``delete_job`` and the model deserialization — is the real
+kubeflow-training code; the TrainJob launcher calls them directly. Every call is recorded with
+the RBAC rule it needs, and checked against the launchers' rules.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from kubernetes.client.rest import ApiException
 from videollm.cluster import HF_CACHE_PVC, HF_TOKEN_SECRET, ISTIO_INJECT, RUN_LABEL
 from videollm.launcher.base import TrainJobSpec
 from videollm.launcher.pytorchjob import PyTorchJobLauncher
-from videollm.launcher.rbac import RBAC_RULES
+from videollm.launcher.rbac import BEST_EFFORT_RULES, RBAC_RULES
+from videollm.launcher.trainjob import TrainJobLauncher
 
 RECORDINGS = Path(__file__).parent / "recordings"
 NAME, NAMESPACE = "videollm-train-demo", "ml-team"
@@ -97,11 +99,21 @@ class Cluster:
         create_errors: What successive ``create`` calls fail with (``None``: created); once
             used up, ``create`` succeeds.
         pod: The watcher pod's body (file name or body) or the status reading it fails with.
+        kind: ``pytorchjob`` or ``trainjob``: which pods and containers hold the master's log.
+        runtimes: What reading a Trainer runtime returns by resource (``trainingruntimes``,
+            ``clustertrainingruntimes``): a body (file name or body) or an HTTP status.
     """
 
     steps: list[Step]
     create_errors: list[ApiException | None] = field(default_factory=list)
     pod: str | dict[str, Any] | int = "watcher_pod.json"
+    kind: str = "pytorchjob"
+    runtimes: dict[str, str | dict[str, Any] | int] = field(
+        default_factory=lambda: {
+            "trainingruntimes": 404,
+            "clustertrainingruntimes": "trainjob_runtime.json",
+        }
+    )
     calls: list[Call] = field(default_factory=list)
     created: list[dict[str, Any]] = field(default_factory=list)
     patches: list[dict[str, Any]] = field(default_factory=list)
@@ -178,11 +190,29 @@ class FakeCustomObjectsApi(_Refuses):
     def get_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Any:
         real = k8s.CustomObjectsApi.get_namespaced_custom_object
         call = self.cluster.record(real, args, kwargs, _custom("get"))
+        if call["plural"] == "trainingruntimes":
+            assert call["namespace"] == NAMESPACE
+            return self._runtime(call)
         assert (call["namespace"], call["name"]) == (NAMESPACE, NAME)
         self.cluster.index = min(self.cluster.index + 1, len(self.cluster.steps) - 1)
         job = self.cluster.step.job
         result = _Async(error=api_exception(job)) if isinstance(job, int) else _Async(_body(job))
-        return result if call["kwargs"].get("async_req") else result.get()
+        return result if call.get("kwargs", {}).get("async_req") else result.get()
+
+    def get_cluster_custom_object(self, *args: Any, **kwargs: Any) -> Any:
+        real = k8s.CustomObjectsApi.get_cluster_custom_object
+        call = self.cluster.record(real, args, kwargs, _custom("get"))
+        assert call["plural"] == "clustertrainingruntimes"
+        return self._runtime(call)
+
+    def _runtime(self, call: dict[str, Any]) -> Any:
+        assert call["group"] == "trainer.kubeflow.org" and call["version"] == "v1alpha1"
+        found = self.cluster.runtimes[call["plural"]]
+        if isinstance(found, int):
+            raise api_exception(found)
+        body = _body(found)
+        assert body["metadata"]["name"] == call["name"]
+        return body
 
     def patch_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Any:
         real = k8s.CustomObjectsApi.patch_namespaced_custom_object
@@ -215,20 +245,31 @@ class FakeCoreV1Api(_Refuses):
         real = k8s.CoreV1Api.list_namespaced_pod
         call = self.cluster.record(real, args, kwargs, lambda _: ("", "pods", "list"))
         assert call["namespace"] == NAMESPACE
-        selector = call["kwargs"]["label_selector"]
-        assert f"training.kubeflow.org/job-name={NAME}" in selector.split(",")
-        assert "training.kubeflow.org/job-role=master" in selector.split(",")
+        selector = call["kwargs"]["label_selector"].split(",")
+        if self.cluster.kind == "trainjob":
+            # Node 0: pod 0 of job 0 of the node replicated job of the TrainJob's JobSet.
+            assert f"jobset.sigs.k8s.io/jobset-name={NAME}" in selector
+            assert "jobset.sigs.k8s.io/replicatedjob-name=node" in selector
+            assert "jobset.sigs.k8s.io/job-index=0" in selector
+            assert "batch.kubernetes.io/job-completion-index=0" in selector
+        else:
+            assert f"training.kubeflow.org/job-name={NAME}" in selector
+            assert "training.kubeflow.org/job-role=master" in selector
         pods = self.cluster.step.pods
         body = read(pods) if pods else '{"kind": "PodList", "items": []}'
         # The real API object deserializes the JSON body into a V1PodList; so does this.
         value = k8s.ApiClient().deserialize(_Response(body), "V1PodList")
-        return _Async(value) if call["kwargs"].get("async_req") else value
+        return _Async(value) if call.get("kwargs", {}).get("async_req") else value
 
     def read_namespaced_pod_log(self, *args: Any, **kwargs: Any) -> str:
         real = k8s.CoreV1Api.read_namespaced_pod_log
         call = self.cluster.record(real, args, kwargs, lambda _: ("", "pods/log", "get"))
-        assert call["name"] == f"{NAME}-master-0"
-        assert call["kwargs"].get("container") == "pytorch"
+        if self.cluster.kind == "trainjob":
+            assert call["name"] == f"{NAME}-node-0-0-x7k2p"
+            assert call.get("kwargs", {}).get("container") == "node"
+        else:
+            assert call["name"] == f"{NAME}-master-0"
+            assert call.get("kwargs", {}).get("container") == "pytorch"
         log = self.cluster.step.log
         if isinstance(log, int):
             raise api_exception(log)
@@ -283,8 +324,31 @@ def make_launcher(
     return launcher, sink
 
 
+def make_trainjob_launcher(
+    cluster: Cluster, fake_time: FakeTime, **kwargs: Any
+) -> tuple[TrainJobLauncher, list[tuple[int, str]]]:
+    """A TrainJob launcher on ``cluster``, in the recorded watcher pod unless ``pod`` is given."""
+    cluster.kind = "trainjob"
+    sink: list[tuple[int, str]] = []  # (step the cluster was at, line)
+    kwargs.setdefault("pod", lambda: (NAMESPACE, WATCHER))
+    launcher = TrainJobLauncher(
+        k8s.ApiClient(k8s.Configuration()),
+        poll_s=15,
+        log_sink=lambda line: sink.append((cluster.index, line)),
+        clock=fake_time.clock,
+        sleep=fake_time.sleep,
+        **kwargs,
+    )
+    custom, core = FakeCustomObjectsApi(cluster), FakeCoreV1Api(cluster)
+    launcher.custom_api = lambda: custom  # type: ignore[method-assign]
+    launcher.core_api = lambda: core  # type: ignore[method-assign]
+    return launcher, sink
+
+
 def assert_within_rbac(calls: list[Call]) -> None:
-    allowed = {(group, res, verb) for group, res, verbs in RBAC_RULES for verb in verbs}
+    """Every call is granted by the Role, or is one a launcher only tries (a 403 tolerated)."""
+    rules = (*RBAC_RULES, *BEST_EFFORT_RULES)
+    allowed = {(group, res, verb) for group, res, verbs in rules for verb in verbs}
     used = {c.rule for c in calls}
     assert used <= allowed, f"calls beyond videollm.launcher.rbac.RBAC_RULES: {used - allowed}"
 
@@ -294,6 +358,11 @@ RUNNING = Step("job_running.json", "pods_running.json", "master_log_running.txt"
 SUCCEEDED = Step("job_succeeded.json", "pods_succeeded.json", "master_log.txt")
 FAILED = Step("job_failed.json", "pods_failed.json", "master_log_failed.txt")
 GONE = Step(404)
+TJ_CREATED = Step("trainjob_created.json", "trainjob_pods_pending.json")
+TJ_RUNNING = Step("trainjob_running.json", "trainjob_pods_running.json", "master_log_running.txt")
+TJ_COMPLETE = Step("trainjob_complete.json", "trainjob_pods_succeeded.json", "master_log.txt")
+TJ_FAILED = Step("trainjob_failed.json", "trainjob_pods_failed.json", "master_log_failed.txt")
+TJ_DEADLINE = Step("trainjob_deadline.json", "trainjob_pods_failed.json", "master_log_running.txt")
 
 
 def workflow_owner() -> k8s.V1OwnerReference:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-import yaml
+from crd_schema import CRD_DIR, crd_validator
+from crd_schema import errors as _errors
 from kubernetes import client as k8s
 
 from videollm.cluster import HF_HOME, HF_TOKEN_KEY, ISTIO_INJECT, RUN_LABEL
@@ -19,56 +19,16 @@ from videollm.launcher.base import TrainJobSpec
 from videollm.launcher.pytorchjob_manifest import build_pytorchjob, manifest_dict
 from videollm.launcher.pytorchjob_pod import COMMAND
 
-# shared/ sits next to the repository checkout.
-CRD_DIR = Path(__file__).parents[2].parent / "shared" / "k8s-crds"
 CRD_PATH = CRD_DIR / "kubeflow.org_pytorchjobs.yaml"
 IMAGE = "registry.example.com/videollm:0.1.0"
 ARGS = ["train", "--config", "demo", "--out", "s3://videollm/ckpt/run-1"]
-
-
-def _structural(schema: dict[str, Any]) -> dict[str, Any]:
-    """The CRD schema as a strict JSON Schema.
-
-    Two Kubernetes extensions matter here. ``x-kubernetes-int-or-string`` fields accept an
-    integer or a string (quantities, ports): controller-gen already emits an ``anyOf`` of both
-    next to the extension, and one is added where a schema lacks it. And fields a structural
-    schema does not declare are silently *pruned* by the API server, so a misspelt key would
-    vanish without an error; here it fails validation instead (``additionalProperties: false``).
-    """
-    out = dict(schema)
-    if out.get("x-kubernetes-int-or-string") and "anyOf" not in out and "type" not in out:
-        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if "properties" in out:
-        out["properties"] = {k: _structural(v) for k, v in out["properties"].items()}
-        preserve = out.get("x-kubernetes-preserve-unknown-fields")
-        if "additionalProperties" not in out and not preserve:
-            out["additionalProperties"] = False
-    if isinstance(out.get("additionalProperties"), dict):
-        out["additionalProperties"] = _structural(out["additionalProperties"])
-    if isinstance(out.get("items"), dict):
-        out["items"] = _structural(out["items"])
-    for key in ("anyOf", "allOf", "oneOf"):
-        if key in out:
-            out[key] = [_structural(s) for s in out[key]]
-    return out
 
 
 @pytest.fixture(scope="module")
 def validator() -> jsonschema.Draft7Validator:
     if not CRD_PATH.exists():
         pytest.skip(f"PyTorchJob CRD not found at {CRD_PATH} (shared/k8s-crds not present)")
-    crd = yaml.safe_load(CRD_PATH.read_text())
-    v1 = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
-    schema = _structural(v1["schema"]["openAPIV3Schema"])
-    jsonschema.Draft7Validator.check_schema(schema)
-    return jsonschema.Draft7Validator(schema)
-
-
-def _errors(validator: jsonschema.Draft7Validator, doc: dict[str, Any]) -> list[str]:
-    return sorted(
-        f"{'.'.join(str(p) for p in e.absolute_path)}: {e.message}"
-        for e in validator.iter_errors(doc)
-    )
+    return crd_validator(CRD_PATH, "v1")
 
 
 def one_by_one() -> TrainJobSpec:

@@ -10,6 +10,7 @@ from videollm.kfp.train_task import TrainTaskArgs
 from videollm.launcher.local import TorchrunLauncher
 from videollm.launcher.pytorchjob import WATCH_GRACE_S, PyTorchJobLauncher
 from videollm.launcher.registry import LAUNCHERS, LaunchSettings, choices, make_launcher, resolve
+from videollm.launcher.trainjob import TrainJobLauncher
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def scratch_launchers(monkeypatch):
 
 
 def test_the_built_in_launchers_are_registered_with_a_summary():
-    assert choices() == ["auto", "local", "pytorchjob"]
+    assert choices() == ["auto", "local", "pytorchjob", "trainjob"]
     assert all(LAUNCHERS.summaries().values())
 
 
@@ -46,8 +47,24 @@ def test_the_pytorchjob_launcher_keeps_a_succeeded_job_when_told(monkeypatch):
     assert kept.timeout_s == 60 + WATCH_GRACE_S
 
 
+def test_the_trainjob_launcher_outwaits_the_deadline_in_a_cluster(monkeypatch):
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    watcher = make_launcher("trainjob", LaunchSettings(deadline_s=60, delete_on_success=False))
+    assert isinstance(watcher, TrainJobLauncher)
+    assert watcher.timeout_s == 60 + WATCH_GRACE_S and watcher.delete_on_success is False
+
+
+def test_the_trainjob_launcher_fails_fast_outside_a_cluster(monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(ConfigError) as info:
+        make_launcher("trainjob", LaunchSettings(deadline_s=60))
+    message = str(info.value)
+    assert "trainjob needs a Kubernetes cluster" in message
+    assert "use launcher=local" in message
+
+
 def test_an_unknown_launcher_is_refused_with_the_choices():
-    refused = r"launcher: unknown launcher 'slurm'; choose from auto, local, pytorchjob$"
+    refused = r"launcher: unknown launcher 'slurm'; choose from auto, local, pytorchjob, trainjob$"
     with pytest.raises(ConfigError, match=refused):
         make_launcher("slurm", LaunchSettings(deadline_s=60))
 

@@ -149,6 +149,7 @@ def run_local(name: str, params: dict[str, Any], out: str | Path) -> LocalRun:
         # One process per local GPU, or one CPU process: not the cluster default of 8 GPUs.
         params.setdefault("gpus_per_worker", torch.cuda.device_count())
         params.setdefault("eval_gpus", "1" if torch.cuda.is_available() else "0")
+        check_local_launcher(params["launcher"])
     # Pin the store for every task (default: mlflow.db in the working directory, as the CLI).
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri()
     # Create the tracking store's tables now: parallel tasks racing to create them would fail.
@@ -169,6 +170,21 @@ def run_local(name: str, params: dict[str, Any], out: str | Path) -> LocalRun:
     except RuntimeError as err:
         raise VideoLLMError(f"pipeline {name} failed: {err}") from err
     return LocalRun(out / "kfp", params["work_uri"], os.environ["MLFLOW_TRACKING_URI"])
+
+
+def check_local_launcher(name: str) -> None:
+    """Refuse, before any task runs, a launcher that cannot work on this machine.
+
+    Under ``kfp.local`` every task runs here, so a launcher that needs a cluster (``trainjob``)
+    would only fail at the train task, after extraction; building it now fails in a second.
+
+    Raises:
+        ConfigError: ``name`` is unknown or needs a cluster (the message says to use
+            ``launcher=local``).
+    """
+    from videollm.launcher.registry import LaunchSettings, make_launcher
+
+    make_launcher(name, LaunchSettings(deadline_s=1))
 
 
 def submit(

@@ -29,6 +29,7 @@ from videollm.kfp.sizing import TRAIN_TIMEOUT_HOURS, TRAIN_TTL_HOURS
 from videollm.kfp.task_io import TaskResult
 from videollm.launcher.base import Launcher, TrainJobSpec
 from videollm.launcher.registry import LaunchSettings, make_launcher
+from videollm.launcher.trainjob_manifest import DEFAULT_RUNTIME
 from videollm.storage import join
 from videollm.tracking.lookup import checkpoint_metrics
 
@@ -57,8 +58,8 @@ class TrainTaskArgs:
         gpus_per_worker: GPUs per training node (0: CPU).
         deepspeed: ``""``, ``zero2`` or ``zero3``.
         launcher: Where training runs: ``auto`` (``pytorchjob`` inside a cluster, else
-            ``local``), ``local`` (torchrun on this machine) or ``pytorchjob`` (a Kubeflow
-            PyTorchJob).
+            ``local``), ``local`` (torchrun on this machine), ``pytorchjob`` (a Kubeflow
+            PyTorchJob, training operator v1) or ``trainjob`` (a Kubeflow Trainer v2 TrainJob).
         job_name: PyTorchJob name (made DNS-safe); by default ``videollm-<run>``, after the
             folder that holds the checkpoint (the pipeline run's work folder).
         image: Image of the training pods.
@@ -83,6 +84,8 @@ class TrainTaskArgs:
             pods (``""``: none).
         hf_token_secret: Secret with the Hub token as ``HF_TOKEN`` for the training pods
             (``""``: none).
+        trainjob_runtime: The ``TrainingRuntime`` (looked up first, in the job's namespace) or
+            ``ClusterTrainingRuntime`` a TrainJob runs on (``launcher=trainjob`` only).
     """
 
     records_uri: str
@@ -113,6 +116,7 @@ class TrainTaskArgs:
     kueue_queue: str = ""
     hf_cache_pvc: str = ""
     hf_token_secret: str = ""
+    trainjob_runtime: str = DEFAULT_RUNTIME
 
     @classmethod
     def from_component(cls, params: Mapping[str, Any], **derived: Any) -> TrainTaskArgs:
@@ -212,6 +216,7 @@ def job_spec(args: TrainTaskArgs) -> TrainJobSpec:
         ttl_after_finished_s=hours_to_s("train_ttl_hours", args.ttl_hours, minimum=0),
         hf_cache_pvc=args.hf_cache_pvc,
         hf_token_secret=args.hf_token_secret,
+        runtime=args.trainjob_runtime,
     )
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from videollm.errors import ConfigError
+
 
 @dataclass
 class TrainJobSpec:
@@ -46,6 +48,8 @@ class TrainJobSpec:
             empty: none.
         hf_token_secret: Secret whose ``HF_TOKEN`` key becomes ``HF_TOKEN`` (optional);
             empty: none.
+        runtime: The Kubeflow Trainer v2 ``TrainingRuntime`` or ``ClusterTrainingRuntime`` a
+            ``TrainJob`` runs on (``trainjob`` launcher only).
     """
 
     name: str
@@ -73,6 +77,7 @@ class TrainJobSpec:
     ttl_after_finished_s: int | None = None
     hf_cache_pvc: str = ""
     hf_token_secret: str = ""
+    runtime: str = "videollm-torch"
 
     @property
     def nproc(self) -> int:
@@ -103,3 +108,24 @@ class Launcher(Protocol):
     def run(self, spec: TrainJobSpec) -> LaunchResult:
         """Start the job, wait for it to end, and report how it ended."""
         ...
+
+
+def check_sizes(spec: TrainJobSpec) -> None:
+    """Refuse node, GPU and deadline counts no cluster job can have.
+
+    Raises:
+        ConfigError: naming the job and the setting.
+    """
+    if spec.num_workers < 1:
+        raise ConfigError(
+            f"job {spec.name}: num_workers must be at least 1, got {spec.num_workers}"
+        )
+    if spec.gpus_per_worker < 0:
+        raise ConfigError(
+            f"job {spec.name}: gpus_per_worker must be 0 or more, got {spec.gpus_per_worker}"
+        )
+    if spec.active_deadline_s is not None and spec.active_deadline_s < 1:
+        raise ConfigError(
+            f"job {spec.name}: active_deadline_s must be at least 1 second (or None: no "
+            f"deadline), got {spec.active_deadline_s}"
+        )

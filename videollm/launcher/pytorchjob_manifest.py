@@ -22,7 +22,7 @@ from kubeflow.training import models
 from kubernetes import client as k8s
 
 from videollm.errors import ConfigError
-from videollm.launcher.base import TrainJobSpec
+from videollm.launcher.base import TrainJobSpec, check_sizes
 from videollm.launcher.pytorchjob_pod import pod_template
 
 API_VERSION = "kubeflow.org/v1"
@@ -107,19 +107,7 @@ def _check_spec(spec: TrainJobSpec) -> None:
         )
     if not spec.image:
         raise ConfigError(f"job {spec.name}: image is required to run on Kubernetes")
-    if spec.num_workers < 1:
-        raise ConfigError(
-            f"job {spec.name}: num_workers must be at least 1, got {spec.num_workers}"
-        )
-    if spec.gpus_per_worker < 0:
-        raise ConfigError(
-            f"job {spec.name}: gpus_per_worker must be 0 or more, got {spec.gpus_per_worker}"
-        )
-    if spec.active_deadline_s is not None and spec.active_deadline_s < 1:
-        raise ConfigError(
-            f"job {spec.name}: active_deadline_s must be at least 1 second (or None: no "
-            f"deadline), got {spec.active_deadline_s}"
-        )
+    check_sizes(spec)
     ttl = spec.ttl_after_finished_s
     if ttl is not None and not 0 <= ttl <= _INT32_MAX:
         raise ConfigError(

@@ -54,48 +54,58 @@ def pod_template(spec: TrainJobSpec, labels: dict[str, str]) -> k8s.V1PodTemplat
 
 
 def _pod_spec(spec: TrainJobSpec) -> k8s.V1PodSpec:
-    mounts, volumes = _volumes(spec)
+    mounts, pod_volumes = volumes(spec)
     container = k8s.V1Container(
         name=CONTAINER_NAME,
         image=spec.image,
         command=[*COMMAND, *spec.args],
-        env=_env(spec) or None,
-        env_from=_env_from(spec) or None,
+        env=env_vars(spec) or None,
+        env_from=env_from(spec) or None,
         ports=[k8s.V1ContainerPort(name=MASTER_PORT_NAME, container_port=MASTER_PORT)],
-        resources=_resources(spec),
+        resources=resources(spec),
         volume_mounts=mounts,
-        security_context=k8s.V1SecurityContext(
-            allow_privilege_escalation=False,
-            privileged=False,
-            read_only_root_filesystem=True,
-            capabilities=k8s.V1Capabilities(drop=["ALL"]),
-        ),
+        security_context=container_security_context(),
     )
     return k8s.V1PodSpec(
         containers=[container],
-        volumes=volumes,
+        volumes=pod_volumes,
         service_account_name=spec.service_account or None,
         # Training talks to S3 and MLflow, never to the Kubernetes API: no token to steal.
         automount_service_account_token=False,
-        security_context=k8s.V1PodSecurityContext(
-            run_as_non_root=True,
-            run_as_user=UID,
-            run_as_group=GID,
-            # The HF cache volume becomes writable by the group; OnRootMismatch skips the
-            # recursive chown of a full cache on every start.
-            fs_group=GID,
-            fs_group_change_policy="OnRootMismatch",
-            seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
-        ),
+        security_context=pod_security_context(),
         node_selector=dict(spec.node_selector) or None,
-        tolerations=[_toleration(spec.name, t) for t in spec.tolerations] or None,
+        tolerations=[toleration(spec.name, t) for t in spec.tolerations] or None,
         image_pull_secrets=[k8s.V1LocalObjectReference(name=n) for n in spec.image_pull_secrets]
         or None,
     )
 
 
-def _volumes(spec: TrainJobSpec) -> tuple[list[k8s.V1VolumeMount], list[k8s.V1Volume]]:
-    """Where the processes write, the root file system being read-only."""
+def container_security_context() -> k8s.V1SecurityContext:
+    """The training container's: no privileges, no capabilities, a read-only root."""
+    return k8s.V1SecurityContext(
+        allow_privilege_escalation=False,
+        privileged=False,
+        read_only_root_filesystem=True,
+        capabilities=k8s.V1Capabilities(drop=["ALL"]),
+    )
+
+
+def pod_security_context() -> k8s.V1PodSecurityContext:
+    """The training pod's: our images' non-root user and group, the default seccomp profile."""
+    return k8s.V1PodSecurityContext(
+        run_as_non_root=True,
+        run_as_user=UID,
+        run_as_group=GID,
+        # The HF cache volume becomes writable by the group; OnRootMismatch skips the
+        # recursive chown of a full cache on every start.
+        fs_group=GID,
+        fs_group_change_policy="OnRootMismatch",
+        seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def volumes(spec: TrainJobSpec) -> tuple[list[k8s.V1VolumeMount], list[k8s.V1Volume]]:
+    """Where the processes write, the root file system being read-only: (mounts, volumes)."""
     mounts = [
         # The container runtime's 64 MB /dev/shm is too small for NCCL and DataLoader workers.
         k8s.V1VolumeMount(name="dshm", mount_path="/dev/shm"),
@@ -124,7 +134,8 @@ def _volumes(spec: TrainJobSpec) -> tuple[list[k8s.V1VolumeMount], list[k8s.V1Vo
     return mounts, volumes
 
 
-def _env(spec: TrainJobSpec) -> list[k8s.V1EnvVar]:
+def env_vars(spec: TrainJobSpec) -> list[k8s.V1EnvVar]:
+    """The plain variables, ``HF_HOME`` with a cache volume, and the optional ``HF_TOKEN``."""
     values = dict(spec.env)
     if spec.hf_cache_pvc:
         values["HF_HOME"] = HF_HOME
@@ -145,7 +156,8 @@ def _env(spec: TrainJobSpec) -> list[k8s.V1EnvVar]:
     return env
 
 
-def _env_from(spec: TrainJobSpec) -> list[k8s.V1EnvFromSource]:
+def env_from(spec: TrainJobSpec) -> list[k8s.V1EnvFromSource]:
+    """Every key of the platform Secrets and ConfigMaps as variables."""
     sources = [
         k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=n)) for n in spec.env_from_secrets
     ]
@@ -156,7 +168,8 @@ def _env_from(spec: TrainJobSpec) -> list[k8s.V1EnvFromSource]:
     return sources
 
 
-def _resources(spec: TrainJobSpec) -> k8s.V1ResourceRequirements:
+def resources(spec: TrainJobSpec) -> k8s.V1ResourceRequirements:
+    """Requests and limits of one node (limits default to the requests; GPUs are limits)."""
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
     for name, request, limit in (
@@ -173,11 +186,16 @@ def _resources(spec: TrainJobSpec) -> k8s.V1ResourceRequirements:
     return k8s.V1ResourceRequirements(requests=requests or None, limits=limits or None)
 
 
-def _toleration(job: str, toleration: dict[str, Any]) -> k8s.V1Toleration:
-    unknown = set(toleration) - set(_TOLERATION_KEYS)
+def toleration(job: str, given: dict[str, Any]) -> k8s.V1Toleration:
+    """``given`` (Kubernetes or snake_case keys) as a toleration.
+
+    Raises:
+        ConfigError: It has keys Kubernetes does not know.
+    """
+    unknown = set(given) - set(_TOLERATION_KEYS)
     if unknown:
         raise ConfigError(
-            f"job {job}: toleration {toleration} has unknown keys {sorted(unknown)}; "
+            f"job {job}: toleration {given} has unknown keys {sorted(unknown)}; "
             f"allowed: key, operator, value, effect, tolerationSeconds"
         )
-    return k8s.V1Toleration(**{_TOLERATION_KEYS[k]: v for k, v in toleration.items()})
+    return k8s.V1Toleration(**{_TOLERATION_KEYS[k]: v for k, v in given.items()})

@@ -6,14 +6,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from kubeflow.training import TrainingClient
-
-from videollm.launcher.base import TrainJobSpec
-from videollm.launcher.pytorchjob_manifest import KIND
-
-log = logging.getLogger("videollm.launcher.pytorchjob")
-# The master's output goes to its own logger so a caller can route or silence it separately.
-job_log = logging.getLogger("videollm.launcher.pytorchjob.master")
+from videollm.launcher.job_status import API_ERRORS
 
 #: Lines of the master's log kept for :attr:`~videollm.launcher.base.LaunchResult.logs`.
 LOG_TAIL_LINES = 500
@@ -22,19 +15,29 @@ LOG_TAIL_LINES = 500
 class MasterLog:
     """Follows the master pod's log by polling it and emitting only the lines not seen yet.
 
-    ``TrainingClient.get_job_logs(follow=True)`` prints to stdout from threads, so the log is
-    re-read each poll instead (``pods list`` + ``pods/log get``) and diffed against what was
-    already emitted.
+    The log is re-read each poll (``pods list`` + ``pods/log get``) and diffed against what was
+    already emitted: following it with a stream would need a thread per pod.
+
+    Args:
+        read: Returns the master pod's log by pod name (raises one of
+            :data:`~videollm.launcher.job_status.API_ERRORS` when it cannot).
+        where: ``"<Kind> <namespace>/<name>"`` of the job, for the warning.
+        log: The launcher's logger; the master's lines go to its ``.master`` child, so a caller
+            can route or silence them separately.
+        sink: Called with every new line, besides ``logging``.
     """
 
     def __init__(
         self,
-        training: TrainingClient,
-        spec: TrainJobSpec,
+        read: Callable[[], dict[str, str]],
+        where: str,
+        log: logging.Logger,
         sink: Callable[[str], None] | None,
     ) -> None:
-        self._training = training
-        self._spec = spec
+        self._read = read
+        self._where = where
+        self._log = log
+        self._job_log = log.getChild("master")
         self._sink = sink
         self._emitted: dict[str, str] = {}
         self._tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
@@ -47,18 +50,15 @@ class MasterLog:
             The tail of the log emitted so far.
         """
         try:
-            logs, _ = self._training.get_job_logs(
-                self._spec.name, namespace=self._spec.namespace, job_kind=KIND, is_master=True
-            )
-        except (RuntimeError, TimeoutError) as exc:
+            logs = self._read()
+        except API_ERRORS as exc:
             # Logs are a convenience: the job's status decides the outcome, so only warn once.
             if not self._warned:
                 self._warned = True
-                log.warning(
-                    "cannot read the master's log of PyTorchJob %s/%s (needs list on pods and "
-                    "get on pods/log): %s",
-                    self._spec.namespace,
-                    self._spec.name,
+                self._log.warning(
+                    "cannot read the master's log of %s (needs list on pods and get on "
+                    "pods/log): %s",
+                    self._where,
                     exc,
                 )
             return self.text()
@@ -75,8 +75,8 @@ class MasterLog:
         if text.startswith(before):
             new = text[len(before) :]
         else:
-            # The pod log no longer extends what we saw: the container restarted (OnFailure).
-            job_log.info("[%s] --- container restarted; log starts again ---", pod)
+            # The pod log no longer extends what we saw: the container restarted.
+            self._job_log.info("[%s] --- container restarted; log starts again ---", pod)
             self._tail.append("--- container restarted ---")
             before, new = "", text
         if not final:
@@ -84,7 +84,7 @@ class MasterLog:
             new = new[: new.rfind("\n") + 1]
         self._emitted[pod] = before + new
         for line in new.splitlines():
-            job_log.info("[%s] %s", pod, line)
+            self._job_log.info("[%s] %s", pod, line)
             self._tail.append(line)
             if self._sink is not None:
                 self._sink(line)
