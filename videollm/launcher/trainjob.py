@@ -3,10 +3,11 @@
 The manifest comes from :mod:`videollm.launcher.trainjob_manifest`; creating, adopting,
 watching and deleting the job is :mod:`videollm.launcher.job_watch`, shared with the
 ``pytorchjob`` launcher, so both behave alike. The API is reached with the plain ``kubernetes``
-client (``CustomObjectsApi``), not the ``kubeflow`` SDK, whose ``kubernetes`` pin conflicts with
-kfp's. The launcher calls only what :data:`videollm.launcher.rbac.RBAC_RULES` grants, plus one
-``get`` on the ``ClusterTrainingRuntime`` (cluster-scoped: a namespaced Role cannot grant it,
-so a refusal only means the runtime is not checked here; Trainer's webhook still is).
+client (``CustomObjectsApi``): the ``kubeflow`` SDK would install beside the pins, but would be
+a second client with its own models for one resource. The launcher calls only what
+:data:`videollm.launcher.rbac.RBAC_RULES` grants, plus one ``get`` on the
+``ClusterTrainingRuntime`` (cluster-scoped: a namespaced Role cannot grant it, so a refusal only
+means the runtime is not checked here; Trainer's webhook still is).
 """
 
 from __future__ import annotations
