@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from videollm.data.adapters import ADAPTERS
 from videollm.data.convert import ConvertConfig
@@ -18,6 +18,9 @@ from videollm.errors import ConfigError, VideoLLMError
 from videollm.kfp.task_io import TaskResult, whole_numbers
 from videollm.storage import is_remote, join, resolve
 from videollm.video.paths import VIDEO_EXTENSIONS
+
+if TYPE_CHECKING:  # imported late: torch is slow to import and planning needs none of it
+    from videollm.features.extract_config import ExtractConfig
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +52,7 @@ def plan_shards(
         ConfigError: unknown format or pooling, bad pooling options, fewer than one shard, or
             a missing dataset.
     """
-    from videollm.features.extract_config import ExtractConfig
-
-    ExtractConfig(pooling=pooling, pooling_options=whole_numbers(dict(pooling_options or {})))
+    extract_config(pooling, pooling_options)
     if annotation_format not in ADAPTERS:
         raise ConfigError(
             f"annotation_format: {annotation_format!r} is not one of {', '.join(ADAPTERS)}"
@@ -92,6 +93,20 @@ def _exists(uri: str) -> bool:
     return storage.exists(key) or bool(storage.list(key)) if key else Path(uri).exists()
 
 
+def extract_config(
+    pooling: str, pooling_options: dict[str, Any] | None, **settings: Any
+) -> ExtractConfig:
+    """The extract settings the pipeline parameters give (KFP's float numbers made whole).
+
+    Raises:
+        ConfigError: Unknown ``pooling`` or invalid ``pooling_options``.
+    """
+    from videollm.features.extract_config import ExtractConfig
+
+    options = whole_numbers(dict(pooling_options or {}))
+    return ExtractConfig(pooling=pooling, pooling_options=options, **settings)
+
+
 def extract_shard(
     videos_uri: str,
     features_uri: str,
@@ -107,13 +122,9 @@ def extract_shard(
     Raises:
         ConfigError: Unknown ``pooling`` or invalid ``pooling_options``.
     """
-    from videollm.features.extract_config import ExtractConfig
     from videollm.steps import run_extract
 
-    options = whole_numbers(dict(pooling_options or {}))
-    cfg = ExtractConfig(
-        encoder=encoder, num_frames=num_frames, pooling=pooling, pooling_options=options
-    )
+    cfg = extract_config(pooling, pooling_options, encoder=encoder, num_frames=num_frames)
     # Loop items can reach a component as floats (kfp.local); shard indices are whole numbers.
     # The task gets the requested count; the planned one may be smaller (fewer videos).
     shard, num_shards = int(shard), shard_count(num_shards, count_videos(videos_uri))

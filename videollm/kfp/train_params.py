@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 import textwrap
 import typing
 from collections.abc import Callable
@@ -198,5 +199,5 @@ def _compare(
     return problems
 
 
-if __name__ == "__main__":
-    print(render_component())
+if __name__ == "__main__":  # a developer tool: the text to paste into components/train.py
+    sys.stdout.write(render_component() + "\n")
