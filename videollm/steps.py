@@ -16,8 +16,9 @@ from typing import Any
 
 from videollm.config_loader import to_dict
 from videollm.data.convert import ConvertConfig, ConvertResult, convert
+from videollm.data.records import read_records, video_ref_to_id
 from videollm.errors import ConfigError
-from videollm.eval.evaluate import EvalConfig, evaluate
+from videollm.eval.evaluate import EvalConfig, check_sources, evaluate
 from videollm.features.extract import ExtractConfig, ExtractResult, extract
 from videollm.features.store import MANIFEST_NAME, shard_dir
 from videollm.lineage import META_FILE, build_meta, content_digest, write_meta
@@ -34,13 +35,16 @@ from videollm.tracking import (
 )
 from videollm.tracking.callback import MlflowTrainCallback
 from videollm.tracking.lookup import log_metrics_to_run
-from videollm.tracking.runs import active_run_id
+from videollm.tracking.runs import active_run_id, rename_active_run
 from videollm.tracking.stale import claim_output
 from videollm.train.loop import TrainResult, check_checkpoint_folder, records_file, train
 from videollm.train.train_config import TrainConfig
 from videollm.video.paths import VIDEO_EXTENSIONS, in_shard, video_id
 
 logger = logging.getLogger(__name__)
+
+#: Tag of an evaluate run: what it scored, a checkpoint URI or ``MODEL @ URL`` of an endpoint.
+MODEL_TAG = "videollm.model"
 
 
 def stage_in_videos(uri: str, shard: tuple[int, int] | None = None) -> Path:
@@ -174,31 +178,55 @@ def predictions_markdown(predictions: Path, limit: int = 20) -> str:
 
 
 def run_evaluate(cfg: EvalConfig) -> dict[str, float]:
-    """Evaluate a checkpoint (path or URI) and record the metrics on its training run too.
+    """Evaluate a checkpoint or a served model (paths or URIs) and record ``val/*`` metrics.
 
-    The training run then holds ``val/*`` metrics next to its checkpoint URI, which is what
-    ``videollm select`` ranks.
+    A checkpoint's metrics go on its training run too: the training run then holds ``val/*``
+    metrics next to its checkpoint URI, which is what ``videollm select`` ranks. A served
+    model (``endpoint.url``) has no training run; its evaluate run is named after the model and
+    tagged ``videollm.model = MODEL @ URL``, so ``videollm runs compare`` and the MLflow UI
+    show it beside the champion's evaluation under the same metric names.
     """
-    with step_run("evaluate", to_dict(cfg)):
-        checkpoint = stage_in(cfg.checkpoint)
+    check_sources(cfg)
+    endpoint = cfg.endpoint
+    scored = endpoint.display() if endpoint.url else cfg.checkpoint
+    with step_run("evaluate", to_dict(cfg), tags={MODEL_TAG: scored}) as run:
         records = stage_in(cfg.records)
-        features = stage_in(cfg.features)
+        if endpoint.url:
+            # Named after the model, so tables of runs show which model each row scored.
+            short = endpoint.model.rsplit("/", 1)[-1]
+            rename_active_run(f"evaluate-{short}-{run.info.run_id[:6]}")
+            source = "videos"
+            local = {"videos": stage_in_videos_of(cfg.videos, records)}
+        else:
+            source = "checkpoint"
+            local = {"checkpoint": stage_in(cfg.checkpoint), "features": stage_in(cfg.features)}
         with stage_out(cfg.out, claim=_claim("evaluate")) as local_out:
             local_cfg = dataclasses.replace(
                 cfg,
-                checkpoint=str(checkpoint),
                 records=str(records),
-                features=str(features),
                 out=str(local_out),
+                **{k: str(v) for k, v in local.items()},
             )
             metrics = evaluate(local_cfg)
-            inputs = {"checkpoint": (cfg.checkpoint, checkpoint), "records": (cfg.records, records)}
+            inputs = {
+                source: (getattr(cfg, source), local[source]),
+                "records": (cfg.records, records),
+            }
             _finish("evaluate", local_out, to_dict(cfg), inputs)
         val = {f"val/{k}": v for k, v in metrics.items()}
         log_metrics(val)
         log_artifact(local_out / "predictions.jsonl")
         log_text(predictions_markdown(local_out / "predictions.jsonl"), "predictions.md")
-        train_run = training_run_of(checkpoint)
+        train_run = None if endpoint.url else training_run_of(local["checkpoint"])
         if train_run:
             log_metrics_to_run(train_run, val)
     return metrics
+
+
+def stage_in_videos_of(uri: str, records: Path) -> Path:
+    """Like :func:`stage_in`, but a remote folder of videos only downloads the videos that
+    ``records`` names (a validation split needs a fraction of a dataset's videos)."""
+    if not is_remote(uri):
+        return Path(uri)
+    needed = {r["video"] for r in read_records(records)}
+    return stage_in(uri, keep=lambda rel: video_ref_to_id(rel) in needed)

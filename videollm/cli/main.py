@@ -7,9 +7,10 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from videollm import __version__
+from videollm.cli.evaluate import add_evaluate_parser
 from videollm.cli.models import add_models_parser
 from videollm.cli.pipeline import add_pipeline_parser
 from videollm.errors import EXIT_CONFIG, ConfigError, InputError, VideoLLMError
@@ -92,20 +93,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from videollm.config_loader import load_config
-    from videollm.eval.evaluate import EvalConfig
-    from videollm.steps import run_evaluate
-
-    flags = _flags(args, ["checkpoint", "records", "features", "out", "batch_size", "device"])
-    if args.allow_empty:
-        flags["allow_empty"] = True
-    cfg = load_config(EvalConfig, args.config, args.overrides, flags=flags)
-    metrics = run_evaluate(cfg)
-    print(json.dumps(metrics, indent=2))
-    return 0
-
-
 def _cmd_chat(args: argparse.Namespace) -> int:
     from videollm.chat import chat
     from videollm.eval.generate import GenerationArgs
@@ -137,14 +124,15 @@ def _cmd_runs_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
+def _cmd_serve(args: argparse.Namespace) -> NoReturn:
     from videollm.serve.launch import resolve_checkpoint, serve
 
     if sum(map(bool, (args.bento, args.checkpoint, args.model_uri))) != 1:
         raise VideoLLMError("give exactly one of --bento, --checkpoint or --model-uri")
-    if args.checkpoint:
-        return serve(resolve_checkpoint(args.checkpoint), host=args.host, port=args.port)
-    return serve(bento=args.bento, model_uri=args.model_uri, host=args.host, port=args.port)
+    checkpoint = resolve_checkpoint(args.checkpoint) if args.checkpoint else None
+    # serve() becomes ``bentoml serve`` (exec), so a signal to this PID reaches the server:
+    # it returns only by raising.
+    serve(checkpoint, args.bento, args.model_uri, host=args.host, port=args.port)
 
 
 def _cmd_package(args: argparse.Namespace) -> int:
@@ -255,21 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="predictions.jsonl + metrics.json", epilog=EPILOG)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--records", required=True, help="records to answer, e.g. RECORDS_DIR/val.jsonl")
-    p.add_argument("--features", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--batch-size", dest="batch_size", type=int)
-    p.add_argument("--device")
-    p.add_argument(
-        "--allow-empty",
-        dest="allow_empty",
-        action="store_true",
-        help="accept records with no question (default: an error)",
-    )
-    _common(p)
-    p.set_defaults(func=_cmd_evaluate)
+    _common(add_evaluate_parser(sub, EPILOG))
 
     p = sub.add_parser("chat", help="answer a question about a video file")
     p.add_argument("--checkpoint", required=True)
@@ -317,7 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model-uri", dest="model_uri", help="registry URI, e.g. models:/videollm@champion"
     )
-    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for all)",
+    )
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=_cmd_serve)
 

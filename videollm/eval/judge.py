@@ -11,14 +11,8 @@ logged or put in an exception message.
 from __future__ import annotations
 
 import ast
-import http.client
-import json
 import logging
-import os
 import re
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -26,8 +20,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from videollm.errors import VideoLLMError
 from videollm.eval.judge_prompts import CRITERIA, build_messages, needs_second_answer
+from videollm.eval.openai_client import (
+    ChatClient,
+    EndpointAuthError,
+    EndpointError,
+    RequestFailedError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,65 +60,21 @@ class JudgeConfig:
     temperature: float = 0.0
 
 
-class JudgeError(VideoLLMError):
-    """The judge endpoint is unusable (wrong URL, not a chat-completions API)."""
+# The judge's errors are the client's: a bad key or URL is the same failure for either caller.
+JudgeError = EndpointError
+JudgeAuthError = EndpointAuthError
 
 
-class JudgeAuthError(JudgeError):
-    """The judge endpoint rejected the API key."""
-
-
-class _Transient(Exception):
-    """A failure worth retrying (5xx, 429, connection error, timeout)."""
-
-
-def _redact(text: str, secret: str | None) -> str:
-    # Some servers echo request headers in error bodies; never let the key reach a log line.
-    return text.replace(secret, "***") if secret else text
-
-
-def _post(cfg: JudgeConfig, messages: list[dict[str, str]], key: str | None) -> str:
-    """One chat-completions call; returns the reply text or raises _Transient/JudgeError."""
-    body = {"model": cfg.model, "messages": messages, "temperature": cfg.temperature}
-    headers = {"Content-Type": "application/json"}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    url = f"{cfg.url.rstrip('/')}/chat/completions"  # type: ignore[union-attr]
-    req = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=cfg.timeout_s) as resp:
-            payload = json.loads(resp.read().decode("utf-8"))
-    except urllib.error.HTTPError as err:
-        if err.code in (401, 403):
-            raise JudgeAuthError(
-                f"judge at {cfg.url} rejected the API key (HTTP {err.code}); check the "
-                f"environment variable {cfg.api_key_env}"
-            ) from None
-        if err.code == 404:
-            raise JudgeError(f"no chat-completions endpoint at {url} (HTTP 404)") from None
-        if err.code >= 500 or err.code == 429:
-            raise _Transient(f"HTTP {err.code}") from None
-        detail = _redact(err.read().decode("utf-8", "replace")[:200], key)
-        raise ValueError(f"HTTP {err.code}: {detail}") from None
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
-        raise _Transient(type(err).__name__) from None
-    content = payload["choices"][0]["message"]["content"]
-    if not isinstance(content, str):
-        raise ValueError("reply has no text content")
-    return content
-
-
-def _call(cfg: JudgeConfig, messages: list[dict[str, str]], key: str | None) -> str:
-    for attempt in range(cfg.max_retries + 1):
-        try:
-            return _post(cfg, messages, key)
-        except _Transient as err:
-            if attempt == cfg.max_retries:
-                raise ValueError(f"gave up after {attempt + 1} attempts: {err}") from None
-            delay = cfg.backoff_s * 2**attempt
-            logger.info("judge request failed (%s); retrying in %.2fs", err, delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+def _client(cfg: JudgeConfig) -> ChatClient:
+    return ChatClient(
+        cfg.url or "",
+        cfg.model,
+        cfg.api_key_env,
+        timeout_s=cfg.timeout_s,
+        max_retries=cfg.max_retries,
+        backoff_s=cfg.backoff_s,
+        name="judge",
+    )
 
 
 _SCORE_RE = re.compile(r"""['"]?score['"]?\s*:\s*['"]?(\d+(?:\.\d+)?)""", re.IGNORECASE)
@@ -164,22 +119,22 @@ def parse_judge_reply(text: str, qa: bool) -> dict[str, Any] | None:
 
 
 def _judge_one(
-    cfg: JudgeConfig, criterion: str, row: dict[str, Any], key: str | None
+    client: ChatClient, cfg: JudgeConfig, criterion: str, row: dict[str, Any]
 ) -> dict[str, Any] | None:
     try:
-        reply = _call(cfg, build_messages(criterion, row), key)
-    except (ValueError, KeyError, IndexError, TypeError) as err:
-        logger.warning(
-            "judge %s failed for %s: %s", criterion, row.get("id"), _redact(str(err), key)
-        )
+        reply = client.complete(build_messages(criterion, row), temperature=cfg.temperature)
+    except RequestFailedError as err:
+        # One failed call is counted, not fatal; a bad key or URL (other EndpointErrors)
+        # fails every call, so it propagates.
+        logger.warning("judge %s failed for %s: %s", criterion, row.get("id"), err)
         return None
-    result = parse_judge_reply(reply, qa=criterion == "qa")
+    result = parse_judge_reply(reply.content, qa=criterion == "qa")
     if result is None:
         logger.warning(
             "unparseable judge reply for %s (%s): %r",
             row.get("id"),
             criterion,
-            _redact(reply, key)[:200],
+            client.redact(reply.content)[:200],
         )
     return result
 
@@ -216,7 +171,7 @@ def judge_predictions(
     unknown = [c for c in criteria if c not in CRITERIA]
     if unknown:
         raise ValueError(f"unknown judge criteria {unknown}; choose from {list(CRITERIA)}")
-    key = os.environ.get(cfg.api_key_env) or None
+    client = _client(cfg)
     jobs = [
         (c, row)
         for c in criteria
@@ -227,9 +182,9 @@ def judge_predictions(
     failures = 0
     pool = ThreadPoolExecutor(max_workers=max(1, cfg.workers))
     try:
-        futures = {pool.submit(_judge_one, cfg, c, row, key): c for c, row in jobs}
+        futures = {pool.submit(_judge_one, client, cfg, c, row): c for c, row in jobs}
         for fut in tqdm(as_completed(futures), total=len(futures), desc="judge"):
-            result = fut.result()  # re-raises JudgeError: a bad key or URL fails every call
+            result = fut.result()  # re-raises JudgeError: a bad key or URL
             if result is None:
                 failures += 1
             else:

@@ -1,4 +1,4 @@
-"""What ``videollm serve`` serves, and running ``bentoml serve`` on it.
+"""What ``videollm serve`` serves, and becoming ``bentoml serve`` on it.
 
 A model can come from a checkpoint path or ``s3://`` URI, an MLflow registry URI
 (``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``), or a BentoML model packaged by
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from videollm.errors import VideoLLMError
 
@@ -89,16 +89,17 @@ def serve(
     checkpoint: Path | None = None,
     bento: str | None = None,
     model_uri: str | None = None,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     port: int = 3000,
-) -> int:
-    """Run ``bentoml serve`` on a checkpoint folder, a registry URI or a Bento until interrupted.
+) -> NoReturn:
+    """Become ``bentoml serve`` on a checkpoint folder, a registry URI or a Bento.
 
     A registry URI is handed to the service, which resolves it itself and reports the registry
-    version (``NAME/VERSION``) as ``model_version``.
-
-    Returns:
-        ``bentoml serve``'s exit code.
+    version (``NAME/VERSION``) as ``model_version``. The checks run first, so a bad source fails
+    here with its reason; then the process becomes ``bentoml serve`` (same PID), so ``kill PID``
+    or Ctrl-C reach the server itself, which stops its workers and frees the port: a wrapper
+    process would leave them running. ``host`` is loopback unless asked otherwise; the images and
+    the chart run ``bentoml serve --host 0.0.0.0`` themselves.
     """
     env = dict(os.environ)
     if checkpoint is not None:
@@ -108,7 +109,10 @@ def serve(
 
         registry_version(model_uri)  # fail here, with the reason, if it does not resolve
         env["VIDEOLLM_MODEL_URI"] = model_uri
-    target = bento or SERVICE
-    cmd = [str(Path(sys.executable).parent / "bentoml"), "serve", target]
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    argv = [bentoml, "serve", bento or SERVICE, "--host", host, "--port", str(port)]
     logger.info("serving %s on http://%s:%d", checkpoint or model_uri or bento, host, port)
-    return subprocess.call([*cmd, "--host", host, "--port", str(port)], env=env)
+    # exec does not flush Python's buffers: what was logged or printed so far would be lost.
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.execve(bentoml, argv, env)

@@ -245,6 +245,13 @@ def log_dataset(uri: str, name: str, digest: str | None, context: str) -> None:
         mlflow.log_input(dataset, context=context)
 
 
+def rename_active_run(name: str) -> None:
+    """Give the open run a readable name (what tables of runs and the MLflow UI show)."""
+    from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+
+    mlflow.set_tag(MLFLOW_RUN_NAME, name)
+
+
 def active_run_id() -> str | None:
     """The id of this process's active MLflow run, if any."""
     run = mlflow.active_run()
