@@ -38,6 +38,7 @@ def server(served_checkpoint, tmp_path_factory) -> Iterator[Server]:
         "VIDEOLLM_MAX_HISTORY_CHARS": "300",
         "VIDEOLLM_MAX_HISTORY_TURNS": "4",
         "VIDEOLLM_MAX_NEW_TOKENS": "32",
+        "VIDEOLLM_BUCKET": "platform",
     }
     srv = start_server(tmp_path_factory.mktemp("bento"), env)
     yield srv

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from videollm.demo.videos import ClipSpec, write_video
+from videollm.eval.generate import GenerationArgs, generate_answers, prompt_ids
 from videollm.serve.engine import BadRequest, Engine
 from videollm.serve.launch import ModelSource
 from videollm.serve.serve_config import ServeConfig
@@ -104,14 +105,14 @@ def test_good_history_gets_the_video_in_its_first_turn(engine, colour_data, monk
 
     seen = []
 
-    def fake_generate(model, prompts, features, args):
-        seen.extend(prompts)
-        return ["ok"]
+    def recording_prompt_ids(model, conversation):
+        seen.append(conversation)
+        return prompt_ids(model, conversation)
 
-    monkeypatch.setattr("videollm.serve.engine.generate_answers", fake_generate)
+    monkeypatch.setattr("videollm.serve.engine.prompt_ids", recording_prompt_ids)
     feats = engine.features_of(next(colour_data["videos"].glob("*.mp4")))[0]
-    engine.generate(feats, "And now?", turns, engine.generation_args(None, 0.0))
-    engine.generate(feats, "What colour?", [], engine.generation_args(None, 0.0))
+    engine.generate(feats, "And now?", turns, engine.generation_args(4, 0.0))
+    engine.generate(feats, "What colour?", [], engine.generation_args(4, 0.0))
     with_history, alone = seen
     assert [t["value"] for t in with_history] == [
         "<video>\nWhat colour is the video?",
@@ -160,3 +161,36 @@ def test_feature_errors_do_not_show_the_server_path(engine, tmp_path) -> None:
     message = str(err.value)
     assert message.startswith("features: the upload is not a valid safetensors file")
     assert str(tmp_path) not in message
+
+
+def test_concurrent_requests_get_the_answers_each_would_get_alone(engine, colour_data) -> None:
+    """Six videos at once through the batching scheduler: the same greedy answers, token for
+    token, as ``generate_answers`` gives each of them alone, with and without history."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    videos = sorted(colour_data["videos"].glob("*.mp4"))[:6]
+    feats = [engine.features_of(v)[0] for v in videos]
+    history = _turns("Describe it.", "It is a plain clip.")
+    cases = [(f, "What colour is the video?" if i % 2 else "Colour?", history if i % 3 else [])
+             for i, f in enumerate(feats)]  # fmt: skip
+    args = GenerationArgs(max_new_tokens=24)
+    alone = []
+    for f, q, h in cases:
+        turns = [*h, {"from": "human", "value": q}]
+        turns[0] = {**turns[0], "value": f"<video>\n{turns[0]['value']}"}
+        alone += generate_answers(engine.model, [turns], [f], args)
+    steps = engine.scheduler.steps
+    with ThreadPoolExecutor(len(cases)) as pool:
+        batched = list(pool.map(lambda c: engine.generate(c[0], c[1], c[2], args)[0], cases))
+    assert batched == alone
+    assert engine.scheduler.largest_batch > 1  # they did share forward steps
+    assert engine.scheduler.steps > steps
+
+
+def test_a_request_over_the_token_budget_is_refused(served_checkpoint, colour_data) -> None:
+    engine = Engine(
+        ServeConfig(device="cpu", max_batch_tokens=40), ModelSource(served_checkpoint, "ckpt")
+    )
+    feats = engine.features_of(next(colour_data["videos"].glob("*.mp4")))[0]
+    with pytest.raises(BadRequest, match=r"max_new_tokens: the prompt \(\d+ tokens .* exceeds"):
+        engine.start(feats, "What colour?", [], GenerationArgs(max_new_tokens=32))

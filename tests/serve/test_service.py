@@ -15,7 +15,7 @@ import httpx
 import pytest
 from bento_server import TOKEN, start_server, stop_server
 from safetensors.torch import load_file
-from serve_helpers import AUTH, QUESTION, chat, error_of, turns, video_of
+from serve_helpers import AUTH, QUESTION, chat, counters, error_of, turns, video_of
 
 HERE = Path(__file__).parent  # gated_service.py lives here
 
@@ -123,10 +123,11 @@ def test_not_ready_until_a_model_appears_and_auth_off(tmp_path, served_checkpoin
 
 
 @pytest.mark.slow
-def test_a_bad_request_does_not_wait_for_a_running_generation(
+def test_a_bad_request_does_not_wait_and_a_client_that_leaves_frees_its_row(
     tmp_path, served_checkpoint, colour_data
 ):
-    """With the one generation slot taken, cheap 400s still come back at once.
+    """With the one batch row taken, cheap 400s still come back at once; a streaming client
+    that disconnects gives its row up, so the next request is answered.
 
     The gated service holds the generation until the test opens the gate, so "while the long
     request is still running" is a fact, not a timing guess.
@@ -136,7 +137,7 @@ def test_a_bad_request_does_not_wait_for_a_running_generation(
     env = {
         "VIDEOLLM_CHECKPOINT": str(served_checkpoint),
         "VIDEOLLM_API_TOKEN": TOKEN,
-        "VIDEOLLM_MAX_CONCURRENT_GENERATIONS": "1",
+        "VIDEOLLM_MAX_BATCH_SIZE": "1",
         "VIDEOLLM_TEST_GATE": str(gate),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
     }
@@ -164,6 +165,32 @@ def test_a_bad_request_does_not_wait_for_a_running_generation(
                 assert error_of(response).startswith(field)
             (gate / "open").touch()
             assert running.result().json()["answer"] == "red"
+
+        # A streaming client leaves while its request waits to generate.
+        for flag in ("open", "generating"):
+            (gate / flag).unlink()
+        with httpx.stream(
+            "POST",
+            f"{srv.url}/chat",
+            data={"question": QUESTION, "stream": "true", "max_new_tokens": "32"},
+            headers=AUTH,
+            timeout=60,
+            files={"video": (good.name, good.read_bytes(), "video/mp4")},
+        ) as s:
+            assert s.status_code == 200
+            _wait_for(gate / "generating")
+        _wait_for(gate / "cancelled")  # the server saw the client go
+        (gate / "open").touch()
+        assert chat(srv, good).json()["answer"] == "red"  # the only row was free again
+        cancelled = counters(srv, "videollm_generations_cancelled_total")
+        assert cancelled == {(): 1.0}
     finally:
         (gate / "open").touch()
         stop_server(srv)
+
+
+def _wait_for(path: Path, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.05)

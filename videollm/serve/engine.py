@@ -18,13 +18,15 @@ import torch
 from videollm.config_loader import from_dict
 from videollm.data.records import ROLES, VIDEO_TOKEN
 from videollm.errors import ConfigError, FeatureFormatError, VideoDecodeError, VideoLLMError
-from videollm.eval.generate import GenerationArgs, generate_answers
+from videollm.eval.generate import GenerationArgs, prompt_ids
 from videollm.features.encoder import VideoEncoder
 from videollm.features.extract import ExtractConfig
 from videollm.features.pooling import pool
 from videollm.model.video_llm import VideoLLM
 from videollm.serve.batcher import Batcher
+from videollm.serve.generation import Generation
 from videollm.serve.launch import ModelSource, bento_model, locate_model
+from videollm.serve.scheduler import GenerationRequest, Observer, Scheduler
 from videollm.serve.serve_config import ServeConfig
 from videollm.video.decode import SampledVideo, read_video
 
@@ -62,13 +64,30 @@ def _without_path(message: str, upload: Path) -> str:
 
 
 @dataclass
-class Answer:
-    """An answer with the time each stage took, in milliseconds."""
+class Started:
+    """A generation under way, with the time its video took to decode and encode (ms)."""
 
-    answer: str
+    generation: Generation
     decode_ms: float
     encode_ms: float
-    generate_ms: float
+
+    @property
+    def answer(self) -> str:
+        """The answer so far (all of it once the generation is done)."""
+        return self.generation.answer
+
+    def wait(self) -> Started:
+        """Block until the answer is complete."""
+        self.generation.wait()
+        return self
+
+    def timings(self) -> dict[str, float]:
+        """``decode_ms``, ``encode_ms`` and ``generate_ms`` (so far), rounded."""
+        return {
+            "decode_ms": round(self.decode_ms, 2),
+            "encode_ms": round(self.encode_ms, 2),
+            "generate_ms": round(self.generation.generate_ms, 2),
+        }
 
 
 def locate(cfg: ServeConfig) -> ModelSource:
@@ -83,7 +102,9 @@ def locate(cfg: ServeConfig) -> ModelSource:
 class Engine:
     """Loads the model and encoder once; answers questions about videos or features."""
 
-    def __init__(self, cfg: ServeConfig, source: ModelSource | None = None) -> None:
+    def __init__(
+        self, cfg: ServeConfig, source: ModelSource | None = None, observer: Observer | None = None
+    ) -> None:
         self.cfg = cfg
         source = source or locate(cfg)
         self.model = VideoLLM.from_checkpoint(source.path, device=cfg.device)
@@ -92,8 +113,16 @@ class Engine:
         device = str(next(self.model.projector.parameters()).device)
         self.encoder = VideoEncoder(self.extract_cfg.encoder, self.extract_cfg.layer, device)
         self.version = source.version
-        # Generation holds the KV cache; bounding concurrency bounds memory.
-        self._generation_slots = threading.BoundedSemaphore(cfg.max_concurrent_generations)
+        self.labels = source.labels
+        self.loaded_at = int(time.time())
+        # One thread generates for every request at once; the batch bounds KV-cache memory.
+        self.scheduler = Scheduler(
+            self.model.llm,
+            self.model.tokenizer.eos_token_id,
+            cfg.max_batch_size,
+            cfg.max_batch_tokens,
+            observer,
+        )
         # Requests run on many threads (so a bad one never queues); decoded frames are big.
         self._decode_slots = threading.BoundedSemaphore(cfg.max_concurrent_decodes)
         # One thread runs the encoder, on the frames of all requests waiting at that moment.
@@ -226,6 +255,39 @@ class Engine:
         if tuple(features.shape) != expected:
             raise BadRequest(f"features: shape {tuple(features.shape)}, the model needs {expected}")
 
+    def start(
+        self,
+        features: torch.Tensor,
+        question: str,
+        history: list[dict[str, str]],
+        args: GenerationArgs,
+    ) -> Generation:
+        """Queue the answer to ``question`` about ``features``; read it from the result.
+
+        ``question`` and ``history`` must have passed :meth:`check_question` and
+        :meth:`check_history`.
+
+        Raises:
+            BadRequest: The prompt plus ``max_new_tokens`` exceeds ``max_batch_tokens``.
+        """
+        turns = [*history, {"from": "human", "value": question}]
+        # As in the training records: the video once, before the first human turn.
+        turns[0] = {**turns[0], "value": f"{VIDEO_TOKEN}\n{turns[0]['value']}"}
+        ids = torch.tensor([prompt_ids(self.model, turns)])
+        device = next(self.model.projector.parameters()).device
+        with torch.inference_mode():
+            embeds, _, _ = self.model.prepare_inputs(
+                ids.to(device), torch.ones_like(ids).to(device), features[None].float()
+            )
+        request = GenerationRequest(embeds[0], args.max_new_tokens, args.temperature)
+        if request.cost > self.cfg.max_batch_tokens:
+            raise BadRequest(
+                f"max_new_tokens: the prompt ({request.prompt_tokens} tokens with the video) "
+                f"plus max_new_tokens ({args.max_new_tokens}) exceeds the server's "
+                f"VIDEOLLM_MAX_BATCH_TOKENS ({self.cfg.max_batch_tokens})"
+            )
+        return Generation(self.scheduler.submit(request), self.model.tokenizer)
+
     def generate(
         self,
         features: torch.Tensor,
@@ -233,41 +295,31 @@ class Engine:
         history: list[dict[str, str]],
         args: GenerationArgs,
     ) -> tuple[str, float]:
-        """Answer ``question`` about ``features``; returns the answer and generate ms.
+        """Answer ``question`` about ``features``; returns the answer and generate ms."""
+        generation = self.start(features, question, history, args)
+        return generation.wait(), generation.generate_ms
 
-        ``question`` and ``history`` must have passed :meth:`check_question` and
-        :meth:`check_history`.
-        """
-        turns = [*history, {"from": "human", "value": question}]
-        # As in the training records: the video once, before the first human turn.
-        turns[0] = {**turns[0], "value": f"{VIDEO_TOKEN}\n{turns[0]['value']}"}
-        start = time.perf_counter()
-        with self._generation_slots:
-            answer = generate_answers(self.model, [turns], [features], args)[0]
-        return answer, (time.perf_counter() - start) * 1e3
-
-    def answer_video(
+    def start_video(
         self,
         video: Path,
         question: str,
         history: list[dict[str, str]] | None,
         args: GenerationArgs,
-    ) -> Answer:
-        """The whole ``/chat`` path: validate, decode, encode, generate."""
+    ) -> Started:
+        """Validate, decode and encode an uploaded video, and queue the answer's generation."""
         self.check_question(question, args.max_new_tokens)
         turns = self.check_history(history)  # before the decode: bad text is cheap to refuse
         feats, decode_ms, encode_ms = self.features_of(video)
-        text, generate_ms = self.generate(feats, question, turns, args)
-        return Answer(text, decode_ms, encode_ms, generate_ms)
+        return Started(self.start(feats, question, turns, args), decode_ms, encode_ms)
 
-    def answer_features(
+    def start_features(
         self,
         features_file: Path,
         question: str,
         history: list[dict[str, str]] | None,
         args: GenerationArgs,
-    ) -> Answer:
-        """The ``/chat_features`` path: a safetensors upload instead of a video."""
+    ) -> Started:
+        """As :meth:`start_video`, for a safetensors upload of features instead of a video."""
         from videollm.features.store import load_features
 
         self.check_question(question, args.max_new_tokens)
@@ -278,5 +330,24 @@ class Engine:
         except FeatureFormatError as err:
             raise BadRequest(f"features: {_without_path(str(err), features_file)}") from err
         self.check_features(feats)
-        text, generate_ms = self.generate(feats, question, turns, args)
-        return Answer(text, 0.0, 0.0, generate_ms)
+        return Started(self.start(feats, question, turns, args), 0.0, 0.0)
+
+    def answer_video(
+        self,
+        video: Path,
+        question: str,
+        history: list[dict[str, str]] | None,
+        args: GenerationArgs,
+    ) -> Started:
+        """The whole non-streaming ``/chat`` path: validate, decode, encode, generate."""
+        return self.start_video(video, question, history, args).wait()
+
+    def answer_features(
+        self,
+        features_file: Path,
+        question: str,
+        history: list[dict[str, str]] | None,
+        args: GenerationArgs,
+    ) -> Started:
+        """The ``/chat_features`` path: a safetensors upload instead of a video."""
+        return self.start_features(features_file, question, history, args).wait()

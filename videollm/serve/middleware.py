@@ -22,6 +22,16 @@ RejectHook = Callable[[str, int], None]
 # Room for the multipart framing around an upload of exactly the limit.
 FRAMING_BYTES = 64 * 1024
 
+# The OpenAI-compatible API: JSON bodies carry the video base64-encoded (4/3 of its size), and
+# errors take OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``.
+OPENAI_PREFIX = "/v1/"
+
+
+def _openai_shape(status: int, message: str) -> dict[str, Any]:
+    from videollm.serve.openai_api import openai_error
+
+    return openai_error(status, message)
+
 
 class _BodyTooLarge(BaseException):
     """Raised out of ``receive`` to stop the app mid-body.
@@ -91,6 +101,7 @@ def client_error_body(
     "detail": [...]}`` (the field only in ``detail``), and Starlette's router an unknown path or
     method with plain text. Clients should parse one shape and read one message.
     """
+    openai = scope.get("path", "").startswith(OPENAI_PREFIX)
     try:
         data = json.loads(body)
     except ValueError:
@@ -99,7 +110,12 @@ def client_error_body(
     if changed:
         data = data[0]
     if not isinstance(data, dict):
-        return json.dumps({"error": _router_message(status, scope, headers)}).encode()
+        message = _router_message(status, scope, headers)
+        shaped = _openai_shape(status, message) if openai else {"error": message}
+        return json.dumps(shaped).encode()
+    if openai and not isinstance(data.get("error"), dict):
+        message = data.get("error") or data.get("detail") or _phrase(status)
+        return json.dumps(_openai_shape(status, str(message))).encode()
     if "error" not in data:
         data, changed = {"error": _phrase(status), **data}, True
     detail = data.get("detail")
@@ -169,7 +185,8 @@ class _Exchange:
         The guard answers without reading the rest of the body; closing stops the server from
         reading (and discarding) it anyway to keep the connection alive.
         """
-        body = json.dumps({"error": message}).encode()
+        shaped = self.scope.get("path", "").startswith(OPENAI_PREFIX)
+        body = json.dumps(_openai_shape(status, message) if shaped else {"error": message}).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", b"%d" % len(body)),
@@ -202,6 +219,7 @@ class GuardMiddleware:
         self.app = app
         self.max_upload_mb = max_upload_mb
         self.max_bytes = max_upload_mb * 2**20 + FRAMING_BYTES
+        self.max_json_bytes = max_upload_mb * 2**20 * 4 // 3 + FRAMING_BYTES  # base64 video
         self.token = os.environ.get("VIDEOLLM_API_TOKEN") or None
         self.on_reject = on_reject
 
@@ -214,16 +232,15 @@ class GuardMiddleware:
             return
         open_path = scope["path"] in OPEN_PATHS
         # Probes and scrapes are not API requests: never counted as rejections.
-        exchange = _Exchange(
-            scope, receive, send, self.max_bytes, None if open_path else self.on_reject
-        )
+        limit = self.max_json_bytes if scope["path"].startswith(OPENAI_PREFIX) else self.max_bytes
+        exchange = _Exchange(scope, receive, send, limit, None if open_path else self.on_reject)
         headers = dict((k.lower(), v) for k, v in scope.get("headers", []))
         given = headers.get(b"authorization", b"")
         if self.token is not None and not open_path and not authorized(given, self.token):
             await exchange.reply(401, "missing or wrong bearer token (Authorization header)")
             return
         length = headers.get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_bytes:
+        if length.isdigit() and int(length) > limit:
             await exchange.reply(
                 413, f"request body of {int(length)} bytes exceeds {self._limit()}"
             )

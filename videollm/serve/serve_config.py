@@ -40,11 +40,20 @@ class ServeConfig:
             since every turn adds template tokens.
         max_new_tokens: Cap on ``max_new_tokens`` per request; a request that leaves the field
             out gets ``min(128, max_new_tokens)``.
-        max_concurrent_generations: Generations running at once; bounds memory.
+        max_batch_size: Most requests generating together: each decode step of the LLM runs
+            all of them at once (continuous batching); more wait for a free row.
+        max_batch_tokens: Most KV-cache positions of the generating batch, padded (rows × the
+            longest row's prompt plus ``max_new_tokens``); bounds generation memory. A single
+            request over it is refused.
         max_concurrent_decodes: Uploads decoded and encoded at once; their frames are held in
             memory until encoded, so this bounds that memory.
         batch_max_frames: Most frames per batched encoder pass across concurrent requests.
         batch_latency_ms: How long a request waits for others to batch its encoder pass with.
+        served_model_name: The name ``/v1/models`` lists and ``/v1/chat/completions`` takes as
+            ``model``; empty means the registered model's name, else ``videollm``.
+        allowed_media_hosts: Comma-separated hosts whose ``http(s)`` video URLs the server may
+            fetch; empty (the default) refuses every such URL.
+        bucket: The platform bucket; ``s3://`` video URLs must lie in it (empty: refused).
         load_retry_s: Seconds between tries when the model cannot be loaded yet (e.g. no
             champion registered); 0 tries once.
     """
@@ -60,10 +69,14 @@ class ServeConfig:
     max_history_chars: int = _env("VIDEOLLM_MAX_HISTORY_CHARS", 8000)
     max_history_turns: int = _env("VIDEOLLM_MAX_HISTORY_TURNS", 32)
     max_new_tokens: int = _env("VIDEOLLM_MAX_NEW_TOKENS", 512)
-    max_concurrent_generations: int = _env("VIDEOLLM_MAX_CONCURRENT_GENERATIONS", 2)
+    max_batch_size: int = _env("VIDEOLLM_MAX_BATCH_SIZE", 16)
+    max_batch_tokens: int = _env("VIDEOLLM_MAX_BATCH_TOKENS", 32768)
     max_concurrent_decodes: int = _env("VIDEOLLM_MAX_CONCURRENT_DECODES", 4)
     batch_max_frames: int = _env("VIDEOLLM_BATCH_MAX_FRAMES", 400)
     batch_latency_ms: int = _env("VIDEOLLM_BATCH_LATENCY_MS", 10)
+    served_model_name: str = _env("VIDEOLLM_SERVED_MODEL_NAME", "")
+    allowed_media_hosts: str = _env("VIDEOLLM_ALLOWED_MEDIA_HOSTS", "")
+    bucket: str = _env("VIDEOLLM_BUCKET", "")
     load_retry_s: int = _env("VIDEOLLM_LOAD_RETRY_S", 30)
 
     @classmethod

@@ -18,11 +18,15 @@ from typing import Annotated, Any
 import bentoml
 from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
+from starlette.responses import StreamingResponse
 
 from videollm.errors import VideoDecodeError
-from videollm.serve.engine import Answer, BadRequest, Engine
+from videollm.serve.engine import BadRequest, Engine, Started
 from videollm.serve.middleware import GuardMiddleware
+from videollm.serve.openai_api import ModelUnavailable, build_app
+from videollm.serve.scheduler import Observer
 from videollm.serve.serve_config import ServeConfig
+from videollm.serve.sse import HEADERS, event, relay
 
 logger = logging.getLogger(__name__)
 CONFIG = ServeConfig.from_env()
@@ -38,6 +42,42 @@ videos_decoded = bentoml.metrics.Counter(
 decode_failures = bentoml.metrics.Counter(
     name="videollm_decode_failures_total", documentation="Uploads that were not a readable video"
 )
+time_to_first_token = bentoml.metrics.Histogram(
+    name="videollm_time_to_first_token_seconds",
+    documentation="From a request's queueing for generation to its first token",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+inter_token_latency = bentoml.metrics.Histogram(
+    name="videollm_inter_token_latency_seconds",
+    documentation="Between two tokens of one request",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+batch_size = bentoml.metrics.Histogram(
+    name="videollm_batch_size",
+    documentation="Sequences in each forward step of the LLM",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+
+generations_cancelled = bentoml.metrics.Counter(
+    name="videollm_generations_cancelled_total",
+    documentation="Generations stopped early because their client went away",
+)
+
+
+class _Metrics(Observer):
+    """The scheduler's timings as the Prometheus histograms above."""
+
+    def first_token(self, seconds: float) -> None:
+        time_to_first_token.observe(seconds)
+
+    def inter_token(self, seconds: float) -> None:
+        inter_token_latency.observe(seconds)
+
+    def batch(self, size: int) -> None:
+        batch_size.observe(size)
+
+    def cancelled(self, generated: int) -> None:
+        generations_cancelled.inc()
 
 
 # ``videollm_requests_total`` outcomes of rejected requests, by HTTP status.
@@ -51,8 +91,8 @@ OUTCOMES = {
 }
 # Sync APIs run on BentoML's thread pool, one thread unless told otherwise: a cheap 400 would
 # wait for every running decode and generation. One thread per admitted request means none
-# waits for a thread; ``VIDEOLLM_MAX_CONCURRENT_GENERATIONS`` still bounds generation memory.
-MAX_CONCURRENCY = 32
+# waits for a thread; the scheduler's batch limits still bound generation memory.
+MAX_CONCURRENCY = 128
 
 
 @contextmanager
@@ -69,6 +109,22 @@ def _bad_requests_as_http() -> Iterator[None]:
         raise BentoMLException(str(err), error_code=HTTPStatus(err.status)) from err
 
 
+def _current_engine() -> Engine:
+    service = bentoml.get_current_service()
+    if service.engine is None:
+        raise ModelUnavailable(service.load_error or "the model is still loading")
+    return service.engine
+
+
+def _count_ok(api: str) -> None:
+    requests_total.labels(api=api, outcome="ok").inc()
+
+
+# The OpenAI-compatible API: its own FastAPI app, so its bodies and errors are OpenAI's.
+openai_app = build_app(_current_engine, _count_ok)
+
+
+@bentoml.asgi_app(openai_app, path="/v1")
 @bentoml.service(
     resources={"cpu": "2"},
     traffic={"timeout": 300, "max_concurrency": MAX_CONCURRENCY},
@@ -87,7 +143,7 @@ class VideoLLMService:
         # instead of needing a restart after the first pipeline run.
         while True:
             try:
-                self.engine = Engine(CONFIG)
+                self.engine = Engine(CONFIG, observer=_Metrics())
                 self.load_error = None
                 return
             except Exception as err:  # reported through /readyz and every API call
@@ -107,17 +163,31 @@ class VideoLLMService:
             raise BentoMLException(reason, error_code=HTTPStatus.SERVICE_UNAVAILABLE)
         return self.engine
 
-    def _reply(self, api: str, answer: Answer) -> dict[str, Any]:
+    def _reply(self, api: str, started: Started) -> dict[str, Any]:
         requests_total.labels(api=api, outcome="ok").inc()
+        gen = started.generation
         return {
-            "answer": answer.answer,
+            "answer": started.answer,
             "model_version": self._engine().version,
-            "timings": {
-                "decode_ms": round(answer.decode_ms, 2),
-                "encode_ms": round(answer.encode_ms, 2),
-                "generate_ms": round(answer.generate_ms, 2),
+            "finish_reason": gen.finish_reason,
+            "timings": started.timings(),
+            "usage": {
+                "prompt_tokens": gen.prompt_tokens,
+                "completion_tokens": gen.completion_tokens,
             },
         }
+
+    def _respond(self, api: str, started: Started, stream: bool) -> Any:
+        """The JSON reply, or with ``stream`` an event stream of ``token`` events and ``done``."""
+        if not stream:
+            return self._reply(api, started.wait())
+        events = relay(
+            started.generation,
+            lambda text: event({"text": text}, "token"),
+            lambda: [event(self._reply(api, started), "done")],
+            lambda message: event({"error": message}, "error"),
+        )
+        return StreamingResponse(events, media_type="text/event-stream", headers=HEADERS)
 
     @bentoml.api
     def chat(
@@ -127,18 +197,21 @@ class VideoLLMService:
         history: list[dict[str, str]] | None = None,
         max_new_tokens: int | None = None,
         temperature: float = 0.0,
+        stream: bool = False,
     ) -> dict[str, Any]:
         """Answer ``question`` about an uploaded video.
 
         ``max_new_tokens`` defaults to 128, or ``VIDEOLLM_MAX_NEW_TOKENS`` when that is lower.
+        With ``stream``, the answer comes as server-sent events: ``token`` (``{"text"}``) per
+        piece of text, then ``done`` with the reply the non-streaming call gives.
         """
         engine = self._engine()
         with _bad_requests_as_http():
-            answer = engine.answer_video(
+            started = engine.start_video(
                 video, question, history, engine.generation_args(max_new_tokens, temperature)
             )
         videos_decoded.inc()
-        return self._reply("chat", answer)
+        return self._respond("chat", started, stream)
 
     @bentoml.api
     def chat_features(
@@ -148,14 +221,15 @@ class VideoLLMService:
         history: list[dict[str, str]] | None = None,
         max_new_tokens: int | None = None,
         temperature: float = 0.0,
+        stream: bool = False,
     ) -> dict[str, Any]:
         """Answer ``question`` about precomputed features (a ``.safetensors`` upload)."""
         engine = self._engine()
         with _bad_requests_as_http():
-            answer = engine.answer_features(
+            started = engine.start_features(
                 features, question, history, engine.generation_args(max_new_tokens, temperature)
             )
-        return self._reply("chat_features", answer)
+        return self._respond("chat_features", started, stream)
 
     @bentoml.api
     def extract(
@@ -178,7 +252,10 @@ class VideoLLMService:
 
 
 # Label values stay bounded: an unknown path counts as "other", never as itself.
-_API_OF_PATH = {method.route: name for name, method in VideoLLMService.apis.items()}
+_API_OF_PATH = {method.route: name for name, method in VideoLLMService.apis.items()} | {
+    "/v1/chat/completions": "chat_completions",
+    "/v1/models": "models",
+}
 
 
 def count_rejected(path: str, status: int) -> None:
