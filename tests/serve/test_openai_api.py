@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 from pathlib import Path
 
+import av
 import httpx
 import openai
 import pytest
@@ -24,6 +26,21 @@ def data_url(path: Path) -> str:
 def video_message(url: str, text: str = QUESTION) -> list[dict]:
     content = [{"type": "video_url", "video_url": {"url": url}}, {"type": "text", "text": text}]
     return [{"role": "user", "content": content}]
+
+
+def frame_urls(video: Path) -> list[str]:
+    """Every frame of ``video`` as a PNG ``data:`` URL, in order."""
+    urls = []
+    with av.open(str(video)) as container:
+        for frame in container.decode(video=0):
+            buf = io.BytesIO()
+            with av.open(buf, "w", format="image2pipe") as out:
+                stream = out.add_stream("png", rate=1)
+                stream.width, stream.height, stream.pix_fmt = frame.width, frame.height, "rgb24"
+                for packet in [*stream.encode(frame.reformat(format="rgb24")), *stream.encode()]:
+                    out.mux(packet)
+            urls.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
+    return urls
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +83,18 @@ def test_openai_client_answers_with_usage(client, colour_data):
         assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
 
+def test_a_video_sent_as_its_frames_gets_the_same_answer(client, colour_data):
+    """As GPT-4o takes video and lmms-eval sends it: the frames as image_url parts."""
+    for colour in ("blue", "green"):
+        parts = [{"type": "image_url", "image_url": {"url": url}}
+                 for url in frame_urls(video_of(colour_data, colour))]  # fmt: skip
+        parts.append({"type": "text", "text": QUESTION})
+        reply = client.chat.completions.create(
+            model="videollm", messages=[{"role": "user", "content": parts}], max_tokens=8
+        )
+        assert reply.choices[0].message.content == colour
+
+
 def test_openai_client_streams_the_same_answer(client, colour_data):
     url = data_url(video_of(colour_data, "green"))
     whole = client.chat.completions.create(
@@ -85,6 +114,21 @@ def test_openai_client_streams_the_same_answer(client, colour_data):
     assert text.strip() == whole.choices[0].message.content == "green"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == whole.usage.total_tokens
+
+
+def test_max_tokens_over_the_cap_stops_at_the_cap(client, colour_data):
+    """As a context limit would (lmms-eval asks for 1024 by default): no error, a capped
+    answer; the cap here is VIDEOLLM_MAX_NEW_TOKENS=32."""
+    chunks = list(
+        client.chat.completions.create(
+            model="videollm",
+            messages=video_message(data_url(video_of(colour_data, "red"))),
+            max_tokens=1000,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert 1 <= chunks[-1].usage.completion_tokens <= 32
 
 
 def test_chat_streams_server_sent_events(server, colour_data):
@@ -117,18 +161,33 @@ BAD = [
     ("another bucket", {"messages": video_message("s3://other-bucket/v.mp4")}, 400,
      "video_url.url: bucket 'other-bucket' is not the platform bucket"),
     ("no video", {"messages": [{"role": "user", "content": "What colour?"}]}, 400,
-     "messages: exactly one video_url content part is needed, got 0"),
-    ("an image part", {"messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}, 400,
-     "messages[0].content[0].type: 'image_url' is not supported"),
+     "messages: exactly one video_url content part (or the video's frames as image_url "
+     "parts) is needed, got 0"),
+    ("a frame that is no image", {"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        {"type": "text", "text": "What colour?"}]}]}, 400,
+     "video frames: frame 0 is not a readable image"),
+    ("a video and frames", {"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        *video_message("data:video/mp4;base64,AAAA")[0]["content"]]}]}, 400,
+     "messages: send the video as one video_url or as image_url frames, not both"),
+    ("an audio part", {"messages": [{"role": "user", "content": [
+        {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}]}, 400,
+     "messages[0].content[0].type: 'input_audio' is not supported"),
     ("roles out of order", {"messages": [*video_message("data:video/mp4;base64,AAAA"),
                                          {"role": "user", "content": "again"}]}, 400,
      "messages[1].role: expected 'assistant'"),
     ("no messages", {"messages": []}, 400, "messages: required, a non-empty list"),
+    ("no question", {"messages": video_message("data:video/mp4;base64,AAAA", "  ")}, 400,
+     "messages: the last user message has no text"),
     ("stream with max_tokens 0", {"stream": True, "max_tokens": 0}, 400,
-     "max_tokens: must be between 1 and 32"),
-    ("stream with max_tokens over the cap", {"stream": True, "max_tokens": 33}, 400,
-     "max_tokens: must be between 1 and 32"),
+     "max_tokens: must be at least 1, got 0"),
+    ("stream with max_tokens not a number", {"stream": True, "max_tokens": "ten"}, 400,
+     "max_tokens: must be a number"),
+    ("stream with a fractional max_completion_tokens",
+     {"stream": True, "max_completion_tokens": 2.5}, 400,
+     "max_completion_tokens: must be a whole number"),
+    ("temperature above 2", {"temperature": 3}, 400, "temperature: must be between 0 and 2"),
     ("n of 2", {"n": 2}, 400, "n: only 1 is supported"),
     ("another model", {"model": "gpt-4o"}, 404, "model: 'gpt-4o' is not served here"),
 ]  # fmt: skip

@@ -290,7 +290,12 @@ class VideoLLM(nn.Module):
         temperature: float = 0.0,
         **kwargs: Any,
     ) -> torch.Tensor:
-        """Generate new token ids (prompt excluded); greedy when ``temperature`` is 0."""
+        """Generate new token ids (prompt excluded); greedy when ``temperature`` is 0.
+
+        Plain greedy decoding or sampling at ``temperature``, whatever the base model's
+        ``generation_config`` ships (a repetition penalty, top-p, top-k): the serving scheduler
+        decodes the same way, so ``videollm evaluate`` scores what the server answers.
+        """
         embeds, mask, _ = self.prepare_inputs(input_ids, attention_mask, features, None, "left")
         sampling = temperature > 0
         gen = self.llm.generate(
@@ -299,8 +304,10 @@ class VideoLLM(nn.Module):
             max_new_tokens=max_new_tokens,
             do_sample=sampling,
             temperature=temperature if sampling else None,
-            top_p=None,
-            top_k=None,
+            # Explicit neutral values: None would take the base model's defaults.
+            top_p=1.0,
+            top_k=0,
+            repetition_penalty=1.0,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id,
             **kwargs,

@@ -28,7 +28,7 @@ from videollm.serve.generation import Generation
 from videollm.serve.launch import ModelSource, bento_model, locate_model
 from videollm.serve.scheduler import GenerationRequest, Observer, Scheduler
 from videollm.serve.serve_config import ServeConfig
-from videollm.video.decode import SampledVideo, read_video
+from videollm.video.decode import SampledVideo, read_frames, read_video
 
 logger = logging.getLogger(__name__)
 
@@ -234,6 +234,23 @@ class Engine:
         feats = pool(tokens, self.extract_cfg)
         return feats, (decoded - start) * 1e3, (time.perf_counter() - decoded) * 1e3
 
+    def features_of_frames(self, images: list[Path]) -> tuple[torch.Tensor, float, float]:
+        """As :meth:`features_of`, for a video sent as its frames (one image file each)."""
+        for i, image in enumerate(images):
+            self.check_upload(image, f"frame {i}")
+        with self._decode_slots, self.batcher.coming():
+            start = time.perf_counter()
+            try:
+                sampled = read_frames(
+                    images, self.extract_cfg.num_frames, self.extract_cfg.resize_shortest
+                )
+            except VideoDecodeError as err:
+                raise BadRequest(f"video frames: {err.reason}") from err
+            decoded = time.perf_counter()
+            tokens = self.batcher.submit(self.encoder.preprocess(sampled.frames))
+        feats = pool(tokens, self.extract_cfg)
+        return feats, (decoded - start) * 1e3, (time.perf_counter() - decoded) * 1e3
+
     def _decode(self, video: Path) -> SampledVideo:
         try:
             sampled = read_video(
@@ -310,6 +327,19 @@ class Engine:
         self.check_question(question, args.max_new_tokens)
         turns = self.check_history(history)  # before the decode: bad text is cheap to refuse
         feats, decode_ms, encode_ms = self.features_of(video)
+        return Started(self.start(feats, question, turns, args), decode_ms, encode_ms)
+
+    def start_frames(
+        self,
+        images: list[Path],
+        question: str,
+        history: list[dict[str, str]] | None,
+        args: GenerationArgs,
+    ) -> Started:
+        """As :meth:`start_video`, for a video sent as its frames, in order."""
+        self.check_question(question, args.max_new_tokens)
+        turns = self.check_history(history)
+        feats, decode_ms, encode_ms = self.features_of_frames(images)
         return Started(self.start(feats, question, turns, args), decode_ms, encode_ms)
 
     def start_features(

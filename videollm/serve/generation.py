@@ -19,17 +19,18 @@ class GenerationFailed(VideoLLMError):
 class Generation:
     """Reads a :class:`GenerationRequest`'s tokens and turns them into text.
 
-    Iterate it (or ``async for`` it) for the text deltas as they come; afterwards
-    :attr:`answer`, :attr:`finish_reason` and the token counts are set. Text is decoded from all
-    tokens so far each time, so a character spread over several byte-level tokens comes out
-    whole, never as a replacement character.
+    Iterate it (or ``async for`` it) for the text deltas as they come, or :meth:`wait` /
+    :meth:`finish` for the end; afterwards :attr:`answer`, :attr:`finish_reason` and the token
+    counts are set. A character spread over several byte-level tokens comes out whole, never
+    as a replacement character.
     """
 
     def __init__(self, request: GenerationRequest, tokenizer: PreTrainedTokenizerBase) -> None:
         self.request = request
         self.tokenizer = tokenizer
         self.ids: list[int] = []
-        self.text = ""  # what was handed out so far
+        self.text = ""  # what was handed out so far; the whole answer once finished
+        self._prefix = self._read = 0  # the decode window of streaming: ids[_prefix:]
         self.finish_reason: str | None = None
         self.finished_at: float | None = None
 
@@ -45,7 +46,8 @@ class Generation:
 
     @property
     def answer(self) -> str:
-        """The whole answer, surrounding whitespace stripped (as ``generate_answers`` does)."""
+        """The answer (so far, while streaming), surrounding whitespace stripped, as
+        ``generate_answers`` gives it."""
         return self.text.strip()
 
     @property
@@ -58,20 +60,33 @@ class Generation:
         """Give up the batch slot; the scheduler drops the row at its next step."""
         self.request.cancel()
 
-    def _advance(self, event: Event) -> str | None:
-        """The text ``event`` adds ('' while a character is incomplete); None at the end."""
+    def _advance(self, event: Event, stream: bool = True) -> str | None:
+        """The text ``event`` adds ('' while a character is incomplete); None at the end.
+
+        Deltas come from decoding a short window of recent tokens (as TGI does), so streaming
+        costs O(1) per token; the answer itself is decoded from all tokens at the end, so a
+        tokenizer that rewrites earlier text (space clean-up) never truncates it.
+        """
         if isinstance(event, Finished):
             self.finish_reason = event.reason
             self.finished_at = time.perf_counter()
             if event.error is not None:
                 raise GenerationFailed(f"generation failed: {event.error}") from event.error
-            self.text = self.text.rstrip()
+            self.text = self.tokenizer.decode(self.ids, skip_special_tokens=True).strip()
             return None
         self.ids.append(event)
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True).lstrip()
-        if text.endswith("\ufffd") or not text.startswith(self.text):
+        if not stream:
             return ""
-        delta, self.text = text[len(self.text) :], text
+        decode = self.tokenizer.decode
+        before = decode(self.ids[self._prefix : self._read], skip_special_tokens=True)
+        after = decode(self.ids[self._prefix :], skip_special_tokens=True)
+        if len(after) <= len(before) or after.endswith("\ufffd"):
+            return ""  # nothing new yet, or half a character
+        delta = after[len(before) :]
+        self._prefix, self._read = self._read, len(self.ids)
+        if not self.text:
+            delta = delta.lstrip()  # as the answer is stripped
+        self.text += delta
         return delta
 
     def __iter__(self) -> Iterator[str]:
@@ -84,8 +99,14 @@ class Generation:
             if delta:
                 yield delta
 
+    async def finish(self) -> str:
+        """Await the end without streaming; the answer."""
+        while self._advance(await self.request.stream.aget(), stream=False) is not None:
+            pass
+        return self.answer
+
     def wait(self) -> str:
         """Block until done; the answer."""
-        for _ in self:
+        while self._advance(self.request.stream.get(), stream=False) is not None:
             pass
         return self.answer

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import http.client
 import logging
 import urllib.error
 import urllib.request
@@ -31,13 +32,13 @@ def _too_large(size: int, cfg: ServeConfig) -> BadRequest:
     return BadRequest(f"{FIELD}: {size} bytes exceeds {cfg.max_upload_mb} MB", status=413)
 
 
-def _from_data_url(url: str, dest: Path, cfg: ServeConfig) -> Path:
+def _from_data_url(url: str, dest: Path, cfg: ServeConfig, mime_prefix: str) -> Path:
     header, comma, payload = url.partition(",")
     if not comma or not header.endswith(";base64"):
         raise BadRequest(f"{FIELD}: a data: URL must be data:<type>;base64,<data>")
     mime = header[len("data:") : -len(";base64")]
-    if mime and not mime.startswith(("video/", "application/octet-stream")):
-        raise BadRequest(f"{FIELD}: a data: URL of type {mime!r}; a video/* type is needed")
+    if mime and not mime.startswith((mime_prefix, "application/octet-stream")):
+        raise BadRequest(f"{FIELD}: a data: URL of type {mime!r}; a {mime_prefix}* type is needed")
     if len(payload) * 3 // 4 > cfg.max_upload_mb * 2**20:
         raise _too_large(len(payload) * 3 // 4, cfg)
     try:
@@ -59,17 +60,18 @@ def _from_bucket(url: str, dest: Path, cfg: ServeConfig) -> Path:
             f"{FIELD}: bucket {bucket!r} is not the platform bucket; only "
             f"s3://{cfg.bucket}/... is read"
         )
+    # One answer for a missing, unreadable or over-sized object: a client learns nothing about
+    # what else the bucket holds.
+    unreadable = BadRequest(f"{FIELD}: {url} is not a readable video in the platform bucket")
     try:
         store, key = resolve_object(url)
         size = store.size(key)
-        if size is None:
-            raise BadRequest(f"{FIELD}: no such object {url}", status=404)
-        if size > cfg.max_upload_mb * 2**20:
-            raise _too_large(size, cfg)
+        if size is None or size > cfg.max_upload_mb * 2**20:
+            raise unreadable
         return store.get(key, dest)
     except StorageError as err:
         logger.warning("could not read %s: %s", url, err)
-        raise BadRequest(f"{FIELD}: could not read {url} from the platform bucket") from err
+        raise unreadable from err
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -97,24 +99,30 @@ def _from_allowed_host(url: str, dest: Path, cfg: ServeConfig) -> Path:
                 if received > limit:
                     raise _too_large(received, cfg)
                 out.write(chunk)
+    except BadRequest:  # over the limit, or a redirect (BadRequest is a ValueError too)
+        raise
     except urllib.error.HTTPError as err:
         raise BadRequest(f"{FIELD}: the media host answered HTTP {err.code}") from None
-    except (urllib.error.URLError, OSError) as err:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as err:
+        # ValueError: http.client.InvalidURL (a bad port); HTTPException: IncompleteRead.
         raise BadRequest(f"{FIELD}: could not fetch the video ({type(err).__name__})") from None
     return dest
 
 
-def fetch_video(url: str, folder: Path, cfg: ServeConfig) -> Path:
-    """Write the video ``url`` names into ``folder``; returns the file.
+def fetch_video(url: str, folder: Path, cfg: ServeConfig, name: str = "video") -> Path:
+    """Write the video (or, with ``name`` ``frame-N``, the image) ``url`` names into ``folder``.
+
+    Returns:
+        The file, ``folder / name``.
 
     Raises:
         BadRequest: A URL of another kind, a host not allowed, a bucket not the platform's, a
             malformed ``data:`` URL, a missing object, or over ``max_upload_mb`` (413).
     """
-    dest = folder / "video"
+    dest = folder / name
     scheme = urlsplit(url).scheme.lower()
     if url.startswith("data:"):
-        return _from_data_url(url, dest, cfg)
+        return _from_data_url(url, dest, cfg, "video/" if name == "video" else "image/")
     if scheme in ("s3", "minio"):
         return _from_bucket(url, dest, cfg)
     if scheme in ("http", "https"):

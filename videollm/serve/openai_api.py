@@ -1,14 +1,17 @@
 """The OpenAI-compatible API, mounted at ``/v1`` beside the service's own endpoints.
 
 ``POST /v1/chat/completions`` takes ``messages`` with ``text`` and ``video_url`` content parts
-(the way vLLM takes video), ``stream``, ``max_tokens``, ``temperature`` and ``n=1``, and answers
-in OpenAI's shapes, errors included (``{"error": {"message", "type", "param", "code"}}``), so
-the ``openai`` client, lmms-eval's OpenAI model and chat UIs talk to it unchanged.
-``GET /v1/models`` lists the one served model.
+(the way vLLM takes video) or the video's frames as ``image_url`` parts (as GPT-4o takes it),
+``stream``, ``max_tokens``, ``temperature`` and ``n=1``, and answers in OpenAI's shapes, errors
+included (``{"error": {"message", "type", "param", "code"}}``), so the ``openai`` client,
+lmms-eval's OpenAI model and chat UIs talk to it unchanged. ``GET /v1/models`` lists the one
+served model.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import tempfile
 import time
 import uuid
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from videollm.errors import VideoLLMError
@@ -26,7 +29,7 @@ from videollm.serve.engine import BadRequest, Engine, Started
 from videollm.serve.generation import GenerationFailed
 from videollm.serve.media import fetch_video
 from videollm.serve.openai_messages import ChatCompletionRequest, parse_chat_completion
-from videollm.serve.sse import HEADERS, event, relay
+from videollm.serve.sse import GenerationStream, event, relay
 
 #: OpenAI's error ``type`` by HTTP status.
 ERROR_TYPES = {
@@ -62,6 +65,12 @@ def _start(engine: Engine, req: ChatCompletionRequest) -> Started:
     engine.check_question(req.question, args.max_new_tokens)
     engine.check_history(req.history)  # cheap checks before any video is fetched
     with tempfile.TemporaryDirectory(prefix="videollm-v1-") as folder:
+        if req.frame_urls:
+            frames = [
+                fetch_video(url, Path(folder), engine.cfg, f"frame-{i:04d}")
+                for i, url in enumerate(req.frame_urls)
+            ]
+            return engine.start_frames(frames, req.question, req.history, args)
         video = fetch_video(req.video_url, Path(folder), engine.cfg)
         return engine.start_video(video, req.question, req.history, args)
 
@@ -79,14 +88,26 @@ def _finish_reason(started: Started) -> str:
     return "length" if started.generation.finish_reason == "length" else "stop"
 
 
-def build_app(current_engine: Callable[[], Engine], on_ok: Callable[[str], None]) -> FastAPI:
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise BadRequest("body: must be JSON (Content-Type: application/json)") from None
+
+
+def build_app(
+    current_engine: Callable[[], Engine], on_ok: Callable[[str], None], max_uploads: int = 4
+) -> FastAPI:
     """The ``/v1`` app.
 
     Args:
         current_engine: The loaded engine; raises :class:`ModelUnavailable` while there is none.
         on_ok: Called with the API name after each successful request (for the counter).
+        max_uploads: Requests whose body (a base64 video of up to 4/3 of the upload limit) is
+            read, parsed and decoded at once; the others wait, so memory stays bounded.
     """
     app = FastAPI(title="videollm OpenAI-compatible API", openapi_url=None)
+    uploads = asyncio.Semaphore(max_uploads)
 
     @app.exception_handler(BadRequest)
     async def bad_request(_: Request, err: BadRequest) -> JSONResponse:
@@ -116,18 +137,20 @@ def build_app(current_engine: Callable[[], Engine], on_ok: Callable[[str], None]
     @app.post("/chat/completions")
     async def chat_completions(request: Request) -> Any:
         engine = current_engine()
-        try:
-            body = await request.json()
-        except ValueError:
-            raise BadRequest("body: must be JSON (Content-Type: application/json)") from None
-        req = parse_chat_completion(body, engine.cfg.max_new_tokens)
         name = served_name(engine)
-        if req.model and req.model != name:
-            raise BadRequest(
-                f"model: {req.model!r} is not served here; GET /v1/models lists {name!r}",
-                status=HTTPStatus.NOT_FOUND,
-            )
-        started = await run_in_threadpool(_start, engine, req)
+        async with uploads:
+            # Parsed off the event loop: a body of hundreds of MB would stall every stream.
+            body = await run_in_threadpool(_json, await request.body())
+            req = parse_chat_completion(body, engine.cfg.max_new_tokens)
+            del body
+            if req.model and req.model != name:
+                raise BadRequest(
+                    f"model: {req.model!r} is not served here; GET /v1/models lists {name!r}",
+                    status=HTTPStatus.NOT_FOUND,
+                )
+            started = await run_in_threadpool(_start, engine, req)
+            # The (base64) video is not needed while the answer streams.
+            req.video_url, req.frame_urls = "", []
         reply_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         head = {"id": reply_id, "created": created, "model": name}
         if req.stream:
@@ -151,12 +174,11 @@ def build_app(current_engine: Callable[[], Engine], on_ok: Callable[[str], None]
             first = {"index": 0, "delta": {"role": "assistant", "content": ""}}
             opening = event({**chunk, "choices": [{**first, "finish_reason": None}]})
             events = relay(started.generation, delta, done, failed, (opening,))
-            return StreamingResponse(events, media_type="text/event-stream", headers=HEADERS)
+            return GenerationStream(events, started.generation)
         try:
-            async for _ in started.generation:
-                pass
+            await started.generation.finish()
         finally:
-            if started.generation.finish_reason is None:
+            if started.generation.finish_reason is None:  # cancelled while awaiting
                 started.generation.cancel()
         on_ok("chat_completions")
         message = {"role": "assistant", "content": started.answer}

@@ -129,22 +129,26 @@ class Scheduler:
     # ---- the loop ---------------------------------------------------------------------
     def _work(self) -> None:
         while True:
-            admitted: list[GenerationRequest] = []
-            try:
-                admitted = self._admit(block=not self._rows)
-                if admitted:
+            admitted = self._admit(block=not self._rows)
+            if admitted:
+                try:
                     self._prefill(admitted)
+                except Exception as err:  # only the new prompts fail; the batch goes on
+                    self._fail(admitted, err)
+            try:
                 self._drop_finished()
                 if self._rows:
                     self._decode()
                     self._drop_finished()
             except Exception as err:  # every row gets the error; the thread lives on
-                logger.exception("generation step failed")
-                failed = {id(r.request): r.request for r in self._rows}
-                failed |= {id(r): r for r in admitted}
-                for request in failed.values():
-                    request.stream.put(Finished("error", err))
+                self._fail([row.request for row in self._rows], err)
                 self._rows, self._cache, self._mask, self._last = [], None, None, None
+
+    @staticmethod
+    def _fail(requests: list[GenerationRequest], err: Exception) -> None:
+        logger.error("generation failed for %d request(s)", len(requests), exc_info=err)
+        for request in requests:
+            request.stream.put(Finished("error", err))
 
     def _fits(self, request: GenerationRequest, rows: list[_Row], new: list) -> bool:
         count = len(rows) + len(new)
@@ -257,10 +261,18 @@ class Scheduler:
             return
         assert self._cache is not None and self._mask is not None and self._last is not None
         length = max(self._mask.shape[1], mask.shape[1])
-        for old, new in zip(self._cache.layers, cache.layers, strict=True):
-            old.keys = torch.cat([_left_pad(old.keys, length), _left_pad(new.keys, length)])
-            old.values = torch.cat([_left_pad(old.values, length), _left_pad(new.values, length)])
-        self._mask = torch.cat([_left_pad(self._mask, length), _left_pad(mask, length)])
+        # Every tensor is built before any is assigned: a failure leaves the batch as it was.
+        merged = [
+            (
+                torch.cat([_left_pad(old.keys, length), _left_pad(new.keys, length)]),
+                torch.cat([_left_pad(old.values, length), _left_pad(new.values, length)]),
+            )
+            for old, new in zip(self._cache.layers, cache.layers, strict=True)
+        ]
+        mask = torch.cat([_left_pad(self._mask, length), _left_pad(mask, length)])
+        for layer, (keys, values) in zip(self._cache.layers, merged, strict=True):
+            layer.keys, layer.values = keys, values
+        self._mask = mask
         self._last = torch.cat([self._last, tokens])
         self._rows = self._rows + rows
 

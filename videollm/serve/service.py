@@ -18,7 +18,6 @@ from typing import Annotated, Any
 import bentoml
 from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
-from starlette.responses import StreamingResponse
 
 from videollm.errors import VideoDecodeError
 from videollm.serve.engine import BadRequest, Engine, Started
@@ -26,7 +25,7 @@ from videollm.serve.middleware import GuardMiddleware
 from videollm.serve.openai_api import ModelUnavailable, build_app
 from videollm.serve.scheduler import Observer
 from videollm.serve.serve_config import ServeConfig
-from videollm.serve.sse import HEADERS, event, relay
+from videollm.serve.sse import GenerationStream, event, relay
 
 logger = logging.getLogger(__name__)
 CONFIG = ServeConfig.from_env()
@@ -121,7 +120,7 @@ def _count_ok(api: str) -> None:
 
 
 # The OpenAI-compatible API: its own FastAPI app, so its bodies and errors are OpenAI's.
-openai_app = build_app(_current_engine, _count_ok)
+openai_app = build_app(_current_engine, _count_ok, CONFIG.max_concurrent_decodes)
 
 
 @bentoml.asgi_app(openai_app, path="/v1")
@@ -187,7 +186,7 @@ class VideoLLMService:
             lambda: [event(self._reply(api, started), "done")],
             lambda message: event({"error": message}, "error"),
         )
-        return StreamingResponse(events, media_type="text/event-stream", headers=HEADERS)
+        return GenerationStream(events, started.generation)
 
     @bentoml.api
     def chat(

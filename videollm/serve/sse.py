@@ -1,9 +1,10 @@
 """Server-sent events out of a :class:`~videollm.serve.generation.Generation`.
 
 Both streaming APIs (``/chat`` with ``stream=true`` and ``/v1/chat/completions`` with
-``"stream": true``) go through :func:`relay`, so both free their batch row the same way when
-the client goes: Starlette cancels the response's iterator, and the ``finally`` here cancels the
-generation, which the scheduler drops at its next step.
+``"stream": true``) answer with a :class:`GenerationStream` of :func:`relay`'s events, so both
+free their batch row the same way when the client goes: the response ends (Starlette cancels it
+on the disconnect, even before its first event) and cancels an unfinished generation, which the
+scheduler drops at its next step.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from videollm.serve.generation import Generation, GenerationFailed
 
@@ -53,7 +57,19 @@ async def relay(
     except GenerationFailed as err:
         logger.error("%s", err)
         yield failed(str(err))
-    finally:
-        if generation.finish_reason is None:  # the client left, or the response was cancelled
-            logger.info("client went away; freeing its batch row")
-            generation.cancel()
+
+
+class GenerationStream(StreamingResponse):
+    """An event stream that cancels its generation however it ends (client gone included)."""
+
+    def __init__(self, events: AsyncIterator[str], generation: Generation) -> None:
+        super().__init__(events, media_type="text/event-stream", headers=HEADERS)
+        self.generation = generation
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.generation.finish_reason is None:
+                logger.info("client went away; freeing its batch row")
+                self.generation.cancel()

@@ -9,6 +9,7 @@ hence this small class.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -47,7 +48,9 @@ class TokenStream:
             self._cond.notify_all()
             wake = self._wake
         if wake is not None:
-            wake()
+            # RuntimeError: the reader's event loop has closed, so nobody is waiting.
+            with contextlib.suppress(RuntimeError):
+                wake()
 
     def get(self) -> Event:
         """The next event, blocking until there is one."""
