@@ -27,8 +27,10 @@ lint: install
 
 # Two workers, one test module each at a time (module fixtures such as servers are not started
 # twice): most tests wait on subprocesses and servers, so 2 cores finish in ~2/3 of the time.
+# One torch thread per process: two workers (and the servers and torchrun ranks they start)
+# each taking every core made the suite a fifth slower.
 test: lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 format: install
 	$(BIN)/ruff format .

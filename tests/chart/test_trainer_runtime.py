@@ -138,7 +138,10 @@ def test_crd_validation_catches_a_broken_runtime(rendered, validators, path, val
 def test_runtime_is_shaped_like_the_stock_torch_runtime(rendered):
     """The torch plugin finds the `node` job and container; the TrainJob's trainer fields
     apply to the job labelled as the trainer step."""
-    stock = yaml.safe_load((TRAINER_DIR / "runtime_torch_distributed.yaml").read_text())
+    path = TRAINER_DIR / "runtime_torch_distributed.yaml"
+    if not path.is_file():
+        pytest.skip(f"Trainer's stock runtime not found at {path} (shared/k8s-crds not present)")
+    stock = yaml.safe_load(path.read_text())
     runtime = _runtime(rendered["trainer-runtime"])
     assert runtime["spec"]["mlPolicy"] == stock["spec"]["mlPolicy"]
     framework = "trainer.kubeflow.org/framework"

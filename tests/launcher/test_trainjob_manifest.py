@@ -215,6 +215,8 @@ def test_validation_catches_typos(validator: jsonschema.Draft7Validator) -> None
 @pytest.mark.parametrize("runtime", ["runtime_torch_distributed.yaml"])
 def test_the_patch_targets_the_stock_torch_runtime(runtime: str) -> None:
     """The patched replicated job and container exist in the runtime Trainer ships."""
+    if not (TRAINER_DIR / runtime).is_file():
+        pytest.skip(f"{TRAINER_DIR / runtime} not found (shared/k8s-crds not present)")
     body = yaml.safe_load((TRAINER_DIR / runtime).read_text())
     assert "torch" in body["spec"]["mlPolicy"]
     jobs = {j["name"]: j for j in body["spec"]["template"]["spec"]["replicatedJobs"]}
