@@ -108,3 +108,44 @@ def test_clip_spec_direction_left(tmp_path: Path) -> None:
     path = write_video(tmp_path / "left.mkv", ClipSpec("green", "left", 12))
     video = read_video(path, num_frames=12)
     assert _square_x(video.frames[-1]) < _square_x(video.frames[0]) - 20
+
+
+@pytest.mark.parametrize("decoder", ["decord", "pyav"])
+@pytest.mark.parametrize("ext", CONTAINERS)
+def test_each_decoder_samples_the_same_frames(
+    clips: dict[str, Path], clip_frames: int, ext: str, decoder: str
+) -> None:
+    expected = read_video(clips[ext], num_frames=8)  # auto: decord here
+    video = read_video(clips[ext], num_frames=8, decoder=decoder)
+    assert video.indices == expected.indices == segment_midpoints(clip_frames, 8)
+    assert video.total_frames == clip_frames and video.frames.shape == expected.frames.shape
+    assert (video.frames.float() - expected.frames.float()).abs().mean() < 3
+
+
+@pytest.mark.parametrize("decoder", ["decord", "pyav"])
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("truncated", "failed"),
+        ("empty", "file is empty"),
+        ("text", "failed"),
+        ("audio_only", "no video stream"),
+        ("missing", "does not exist"),
+        ("image", "is a GIF image, not a video"),
+    ],
+)
+def test_each_decoder_turns_broken_files_into_a_named_error(
+    broken: dict[str, Path], kind: str, reason: str, decoder: str
+) -> None:
+    if kind == "audio_only" and decoder == "decord":
+        reason = "decord failed"  # decord reads no stream information of its own to report
+    with pytest.raises(VideoDecodeError) as info:
+        read_video(broken[kind], decoder=decoder)
+    assert info.value.path == str(broken[kind]) and reason in info.value.reason
+    if kind in ("truncated", "text"):
+        assert info.value.reason.startswith("decord failed" if decoder == "decord" else "PyAV")
+
+
+def test_an_unknown_decoder_is_refused(clips: dict[str, Path]) -> None:
+    with pytest.raises(ValueError, match="decoder: 'ffmpeg' is not one of auto, decord, pyav"):
+        read_video(clips["mp4"], decoder="ffmpeg")

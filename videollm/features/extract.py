@@ -38,6 +38,7 @@ from videollm.features.store import (
     FEATURES_KEY,
     MANIFEST_NAME,
     append_jsonl,
+    encoder_dtype,
     feature_metadata,
     feature_path,
     file_sha256,
@@ -98,6 +99,7 @@ class _DecodeDataset(Dataset):
         self.items = items
         self.num_frames = cfg.num_frames
         self.resize_shortest = cfg.resize_shortest
+        self.decoder = cfg.decoder
         self.threads = threads
 
     def __len__(self) -> int:
@@ -106,7 +108,9 @@ class _DecodeDataset(Dataset):
     def __getitem__(self, index: int) -> _Decoded:
         vid, path = self.items[index]
         try:
-            video = read_video(path, self.num_frames, self.resize_shortest, self.threads)
+            video = read_video(
+                path, self.num_frames, self.resize_shortest, self.threads, self.decoder
+            )
             return _Decoded(vid, str(path), video, file_sha256(path))
         except VideoDecodeError as err:
             return _Decoded(vid, str(path), error=str(err))
@@ -130,6 +134,14 @@ def _check_existing(path: Path, cfg: ExtractConfig) -> dict[str, str] | None:
     except FeatureFormatError as err:
         logger.warning("%s; extracting it again", err)
         return None
+    made_in, now_in = meta.get("encoder_dtype"), encoder_dtype(cfg)
+    # Files from before the dtype was recorded carry none: they are taken as they are.
+    if made_in is not None and made_in != now_in:
+        raise ConfigError(
+            f"{path} was encoded in {made_in}, this run would encode in {now_in}: the features "
+            f"differ slightly, so one folder holds one dtype; set dtype={made_in} to resume, or "
+            "use another output folder"
+        )
     recorded = json.loads(meta.get("extract_config", "{}"))
     if isinstance(recorded.get("encoder"), str):
         # Files from before encoders were stored absolute may name the same folder relatively.
@@ -323,7 +335,7 @@ def features_for_video(
     Raises:
         VideoDecodeError: The video cannot be decoded.
     """
-    video = read_video(path, cfg.num_frames, cfg.resize_shortest)
+    video = read_video(path, cfg.num_frames, cfg.resize_shortest, decoder=cfg.decoder)
     encoder = encoder or VideoEncoder(cfg.encoder, cfg.layer, cfg.device, cfg.dtype)
     feats = pool(encoder.encode(video.frames), cfg).to("cpu", torch.float16)
     return feats, feature_metadata(cfg, video, path, file_sha256(path))

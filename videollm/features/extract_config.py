@@ -11,13 +11,14 @@ from typing import Any
 from videollm.config_loader import check_int, from_dict, to_dict
 from videollm.errors import ConfigError
 from videollm.features.pooling import POOLINGS, pooling_options
+from videollm.video.decode import DECODERS
 
 logger = logging.getLogger(__name__)
 
 # Fields that change how fast extraction runs but not what it produces. They are left out of
 # the ``extract_config`` recorded with each feature file.
 RUNTIME_FIELDS = frozenset(
-    {"device", "dtype", "batch_size", "num_workers", "allow_pickle", "max_num_frames"}
+    {"device", "dtype", "decoder", "batch_size", "num_workers", "allow_pickle", "max_num_frames"}
 )
 # Deprecated aliases, folded into other fields on load and never recorded.
 ALIAS_FIELDS = frozenset({"pool_size"})
@@ -47,7 +48,12 @@ class ExtractConfig:
         batch_size: Videos whose frames go through the encoder in one forward pass.
         num_workers: Decode worker processes (0: decode in the main process).
         device: ``auto`` (CUDA if available), ``cpu``, ``cuda``, ``cuda:1`` ...
-        dtype: ``auto`` (bf16/fp16 on CUDA, fp32 on CPU), ``float32``, ``float16``, ``bfloat16``.
+        dtype: ``auto`` (bf16/fp16 on CUDA; on a CPU bf16 only with native bf16 matrix units,
+            AVX512-BF16 or AMX, else fp32), ``float32``, ``float16``, ``bfloat16``. Features
+            are stored fp16 either way; each file records the dtype its encoder ran in, and a
+            re-run into the same folder that would encode in another dtype is refused.
+        decoder: ``auto`` (decord, then PyAV for what decord cannot read), ``decord`` or
+            ``pyav``; each samples the same frames.
         allow_pickle: Allow importing Video-ChatGPT ``.pkl`` features (runs pickle: trusted
             files only).
         max_num_frames: Upper bound on ``num_frames``: each frame becomes at least one LLM
@@ -66,6 +72,7 @@ class ExtractConfig:
     num_workers: int = 2
     device: str = "auto"
     dtype: str = "auto"
+    decoder: str = "auto"
     allow_pickle: bool = False
     max_num_frames: int = DEFAULT_MAX_NUM_FRAMES
 
@@ -76,6 +83,8 @@ class ExtractConfig:
         check_int(self.num_workers, 0, "num_workers")
         if self.resize_shortest is not None:
             check_int(self.resize_shortest, 1, "resize_shortest")
+        if self.decoder not in DECODERS:
+            raise ConfigError(f"decoder: {self.decoder!r} is not one of {', '.join(DECODERS)}")
         if not self.encoder:
             raise ConfigError("encoder: required (a Hugging Face id or a local folder)")
         if self.pool_size is not None:

@@ -48,6 +48,7 @@ METADATA_KEYS = (
     "duration_s",
     "source",
     "source_sha256",
+    "encoder_dtype",
     "extract_config",
 )
 
@@ -149,8 +150,18 @@ def feature_metadata(
         "duration_s": repr(float(video.duration_s)),
         "source": str(source),
         "source_sha256": source_sha256,
+        # What the encoder ran in (features are stored fp16 either way); a resumed run that
+        # would encode in another dtype is refused (features/extract.py).
+        "encoder_dtype": encoder_dtype(cfg),
         "extract_config": json.dumps(recorded_config(cfg), sort_keys=True),
     }
+
+
+def encoder_dtype(cfg: ExtractConfig) -> str:
+    """The dtype the encoder runs in for ``cfg`` (``dtype=auto`` resolved on this machine)."""
+    from videollm.features.encoder import dtype_name, resolve_device, resolve_dtype
+
+    return dtype_name(resolve_dtype(cfg.dtype, resolve_device(cfg.device)))
 
 
 def read_extract_config(metadata: Mapping[str, str]) -> ExtractConfig:

@@ -77,13 +77,20 @@ def image_format(head: bytes) -> str | None:
     return None
 
 
+#: ``decoder`` choices: ``auto`` tries decord, then PyAV when decord cannot read a file.
+DECODERS = ("auto", "decord", "pyav")
+
+
 def read_video(
     path: str | Path,
     num_frames: int = 100,
     resize_shortest: int | None = None,
     decode_threads: int = 0,
+    decoder: str = "auto",
 ) -> SampledVideo:
     """Decode ``min(num_frames, total)`` segment-midpoint frames of ``path``.
+
+    Every decoder samples the same frames (segment midpoints of the frames that decode).
 
     Args:
         path: Video file.
@@ -92,6 +99,8 @@ def read_video(
             (aspect ratio kept, bilinear with antialiasing).
         decode_threads: decord decoder threads; 0 lets FFmpeg choose. Decode workers that
             run side by side should use 1 so they do not fight over cores.
+        decoder: One of :data:`DECODERS`. ``pyav`` alone avoids decord (unmaintained since
+            2021) where it misbehaves.
 
     Returns:
         The sampled frames and what is known about the video.
@@ -111,12 +120,39 @@ def read_video(
         kind = image_format(f.read(16))
     if kind is not None:
         raise VideoDecodeError(str(p), f"{p} is a {kind} image, not a video")
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder: {decoder!r} is not one of {', '.join(DECODERS)}")
+    if decoder == "pyav":
+        video = _read_pyav_only(p, num_frames)
+    elif decoder == "decord":
+        try:
+            video = _read_decord(p, num_frames, decode_threads)
+        except Exception as err:
+            raise VideoDecodeError(str(p), f"decord failed: {_short(err)}") from err
+    else:
+        video = _read_any(p, num_frames, decode_threads)
+    if resize_shortest is not None:
+        video.frames = resize_shortest_edge(video.frames, resize_shortest)
+    return video
+
+
+def _read_pyav_only(p: Path, num_frames: int) -> SampledVideo:
     try:
-        video = _read_decord(p, num_frames, decode_threads)
+        return _read_pyav(p, num_frames)
+    except VideoDecodeError:
+        raise
+    except Exception as err:
+        raise VideoDecodeError(str(p), f"PyAV failed: {_short(err)}") from err
+
+
+def _read_any(p: Path, num_frames: int, decode_threads: int) -> SampledVideo:
+    """decord, then PyAV when decord cannot read the file."""
+    try:
+        return _read_decord(p, num_frames, decode_threads)
     except Exception as decord_err:
         logger.debug("decord could not read %s (%s); trying PyAV", p, decord_err)
         try:
-            video = _read_pyav(p, num_frames)
+            return _read_pyav(p, num_frames)
         except VideoDecodeError:
             raise
         except Exception as pyav_err:
@@ -125,9 +161,6 @@ def read_video(
                 f"decord and PyAV both failed: decord: {_short(decord_err)}; "
                 f"PyAV: {_short(pyav_err)}",
             ) from pyav_err
-    if resize_shortest is not None:
-        video.frames = resize_shortest_edge(video.frames, resize_shortest)
-    return video
 
 
 def read_frames(
