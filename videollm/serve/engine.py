@@ -222,34 +222,30 @@ class Engine:
             )
 
     # ---- stages -----------------------------------------------------------------------
-    def features_of(self, video: Path) -> tuple[torch.Tensor, float, float]:
-        """Decode and encode an uploaded video; returns features, decode ms, encode ms."""
-        self.check_upload(video)
+    def features_of(self, video: Path | list[Path]) -> tuple[torch.Tensor, float, float]:
+        """Decode and encode an uploaded video, or a video sent as its frames (image files, in
+        order); returns features, decode ms, encode ms."""
+        if isinstance(video, list):
+            for i, image in enumerate(video):
+                self.check_upload(image, f"frame {i}")
+        else:
+            self.check_upload(video)
         # The encoder batch waits for this request while it decodes.
         with self._decode_slots, self.batcher.coming():
             start = time.perf_counter()
-            sampled = self._decode(video)
+            sampled = self._decode_frames(video) if isinstance(video, list) else self._decode(video)
             decoded = time.perf_counter()
             tokens = self.batcher.submit(self.encoder.preprocess(sampled.frames))
         feats = pool(tokens, self.extract_cfg)
         return feats, (decoded - start) * 1e3, (time.perf_counter() - decoded) * 1e3
 
-    def features_of_frames(self, images: list[Path]) -> tuple[torch.Tensor, float, float]:
-        """As :meth:`features_of`, for a video sent as its frames (one image file each)."""
-        for i, image in enumerate(images):
-            self.check_upload(image, f"frame {i}")
-        with self._decode_slots, self.batcher.coming():
-            start = time.perf_counter()
-            try:
-                sampled = read_frames(
-                    images, self.extract_cfg.num_frames, self.extract_cfg.resize_shortest
-                )
-            except VideoDecodeError as err:
-                raise BadRequest(f"video frames: {err.reason}") from err
-            decoded = time.perf_counter()
-            tokens = self.batcher.submit(self.encoder.preprocess(sampled.frames))
-        feats = pool(tokens, self.extract_cfg)
-        return feats, (decoded - start) * 1e3, (time.perf_counter() - decoded) * 1e3
+    def _decode_frames(self, images: list[Path]) -> SampledVideo:
+        try:
+            return read_frames(
+                images, self.extract_cfg.num_frames, self.extract_cfg.resize_shortest
+            )
+        except VideoDecodeError as err:
+            raise BadRequest(f"video frames: {err.reason}") from err
 
     def _decode(self, video: Path) -> SampledVideo:
         try:
@@ -318,28 +314,16 @@ class Engine:
 
     def start_video(
         self,
-        video: Path,
+        video: Path | list[Path],
         question: str,
         history: list[dict[str, str]] | None,
         args: GenerationArgs,
     ) -> Started:
-        """Validate, decode and encode an uploaded video, and queue the answer's generation."""
+        """Validate, decode and encode an uploaded video (or its frames, in order), and queue
+        the answer's generation."""
         self.check_question(question, args.max_new_tokens)
         turns = self.check_history(history)  # before the decode: bad text is cheap to refuse
         feats, decode_ms, encode_ms = self.features_of(video)
-        return Started(self.start(feats, question, turns, args), decode_ms, encode_ms)
-
-    def start_frames(
-        self,
-        images: list[Path],
-        question: str,
-        history: list[dict[str, str]] | None,
-        args: GenerationArgs,
-    ) -> Started:
-        """As :meth:`start_video`, for a video sent as its frames, in order."""
-        self.check_question(question, args.max_new_tokens)
-        turns = self.check_history(history)
-        feats, decode_ms, encode_ms = self.features_of_frames(images)
         return Started(self.start(feats, question, turns, args), decode_ms, encode_ms)
 
     def start_features(

@@ -65,13 +65,14 @@ def _start(engine: Engine, req: ChatCompletionRequest) -> Started:
     engine.check_question(req.question, args.max_new_tokens)
     engine.check_history(req.history)  # cheap checks before any video is fetched
     with tempfile.TemporaryDirectory(prefix="videollm-v1-") as folder:
-        if req.frame_urls:
-            frames = [
+        video: Path | list[Path] = (
+            [
                 fetch_video(url, Path(folder), engine.cfg, f"frame-{i:04d}")
                 for i, url in enumerate(req.frame_urls)
             ]
-            return engine.start_frames(frames, req.question, req.history, args)
-        video = fetch_video(req.video_url, Path(folder), engine.cfg)
+            if req.frame_urls
+            else fetch_video(req.video_url, Path(folder), engine.cfg)
+        )
         return engine.start_video(video, req.question, req.history, args)
 
 
