@@ -107,7 +107,13 @@ def test_qa_scores_and_request_format(
     preds = [_row(0, "ANS-YES"), _row(1, "ANS-NO"), _row(2, "ANS-BAD")]
     out = judge_predictions(preds, _cfg(fake_openai.url))
     # Garbage reply excluded: accuracy over 2 = 1/2, score (4 + 1) / 2
-    assert out == {"judge_qa_accuracy": 0.5, "judge_qa_score": 2.5, "judge_failures": 1.0}
+    assert out == {
+        "judge_qa_accuracy": 0.5,
+        "judge_qa_score": 2.5,
+        "judge_malformed": 1.0,
+        "judge_failed": 0.0,
+        "judge_failures": 1.0,
+    }
     assert len(fake_openai.requests) == 3
     req = fake_openai.requests[0]
     assert req["path"] == "/v1/chat/completions"
@@ -132,7 +138,13 @@ def test_retries_5xx_then_succeeds(fake_openai: FakeOpenAI) -> None:
         "FLAKY", (500, "overloaded"), (503, "again"), (200, "{'pred': 'yes', 'score': 5}")
     )
     out = judge_predictions([_row(0, "FLAKY")], _cfg(fake_openai.url))
-    assert out == {"judge_qa_accuracy": 1.0, "judge_qa_score": 5.0, "judge_failures": 0.0}
+    assert out == {
+        "judge_qa_accuracy": 1.0,
+        "judge_qa_score": 5.0,
+        "judge_malformed": 0.0,
+        "judge_failed": 0.0,
+        "judge_failures": 0.0,
+    }
     assert len(fake_openai.requests) == 3
 
 
@@ -140,7 +152,13 @@ def test_gives_up_after_max_retries(fake_openai: FakeOpenAI) -> None:
     fake_openai.script("DOWN", (500, "down"))
     fake_openai.script("UP", (200, "{'pred': 'no', 'score': 2}"))
     out = judge_predictions([_row(0, "DOWN"), _row(1, "UP")], _cfg(fake_openai.url, max_retries=2))
-    assert out == {"judge_qa_accuracy": 0.0, "judge_qa_score": 2.0, "judge_failures": 1.0}
+    assert out == {
+        "judge_qa_accuracy": 0.0,
+        "judge_qa_score": 2.0,
+        "judge_malformed": 0.0,
+        "judge_failed": 1.0,
+        "judge_failures": 1.0,
+    }
     assert sum("DOWN" in json.dumps(r["body"]) for r in fake_openai.requests) == 3
 
 
@@ -171,7 +189,7 @@ def test_connection_refused_counts_as_failure() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = judge_predictions([_row(0, "p")], _cfg(f"http://127.0.0.1:{port}/v1", max_retries=1))
-    assert out == {"judge_failures": 1.0}
+    assert out == {"judge_malformed": 0.0, "judge_failed": 1.0, "judge_failures": 1.0}
 
 
 def test_off_without_url() -> None:

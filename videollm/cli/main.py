@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from videollm import __version__
+from videollm.cli.benchmark import add_benchmark_parser
 from videollm.cli.evaluate import add_evaluate_parser
 from videollm.cli.models import add_models_parser
 from videollm.cli.pipeline import add_pipeline_parser
@@ -120,7 +121,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
 def _cmd_runs_compare(args: argparse.Namespace) -> int:
     from videollm.tracking import compare_runs
 
-    print(compare_runs(args.experiment, args.metrics, args.params, args.max_runs))
+    print(compare_runs(args.experiment, args.metrics, args.params, args.max_runs, step=args.step))
     return 0
 
 
@@ -244,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     _common(add_evaluate_parser(sub, EPILOG))
+    add_benchmark_parser(sub, EPILOG)
 
     p = sub.add_parser("chat", help="answer a question about a video file")
     p.add_argument("--checkpoint", required=True)
@@ -271,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", nargs="+", default=["val/exact_match", "train/final_loss"])
     p.add_argument("--params", nargs="+", default=["model.train_mode", "optim.lr"])
     p.add_argument("--max-runs", dest="max_runs", type=int, default=20)
+    p.add_argument(
+        "--step", help="only runs of this step, e.g. benchmark (models side by side on a suite)"
+    )
     p.set_defaults(func=_cmd_runs_compare)
 
     p = sub.add_parser(

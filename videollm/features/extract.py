@@ -13,7 +13,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,6 +209,7 @@ def extract(
     cfg: ExtractConfig,
     on_saved: Callable[[Path], None] | None = None,
     shard: tuple[int, int] | None = None,
+    only: Collection[str] | None = None,
 ) -> ExtractResult:
     """Extract features of every video under ``videos`` into ``out_dir``.
 
@@ -219,6 +220,7 @@ def extract(
         on_saved: Called with each feature file once it and its manifest line are written
             (e.g. to upload it at once, so an interrupted remote run loses nothing finished).
         shard: ``(index, count)``: only this shard's videos (see :func:`in_shard`).
+        only: Only the videos with these ids (a benchmark's sample of a folder).
 
     Returns:
         Counts, failures and throughput. ``failed > 0`` means some videos were unusable.
@@ -239,6 +241,9 @@ def extract(
         raise ConfigError(f"videos: no videos found under {videos} ({_EXTENSIONS})")
     if shard is not None:
         pairs = [(vid, path) for vid, path in pairs if in_shard(vid, *shard)]
+    if only is not None:
+        wanted = set(only)
+        pairs = [(vid, path) for vid, path in pairs if vid in wanted]
     out.mkdir(parents=True, exist_ok=True)
     repair_manifest(out)
     todo, skipped = _plan(pairs, out, cfg)

@@ -20,7 +20,7 @@ _SYSTEM_PREFIX = "system/"
 def _auto_metrics(runs: Sequence[Run]) -> list[str]:
     names = {k for r in runs for k in r.data.metrics if not k.startswith(_SYSTEM_PREFIX)}
     # Evaluation metrics first: they decide which run is better; then the rest by name.
-    return sorted(names, key=lambda k: (not k.startswith(("val/", "eval/", "test/")), k))[
+    return sorted(names, key=lambda k: (not k.startswith(("val/", "eval/", "test/", "bench/")), k))[
         :MAX_AUTO_COLUMNS
     ]
 
@@ -45,6 +45,7 @@ def compare_runs(
     params: list[str] | None = None,
     max_runs: int = 20,
     mode: Mode | None = None,
+    step: str | None = None,
 ) -> str:
     """Tabulate the FINISHED runs of ``experiment`` with key params and metrics.
 
@@ -55,6 +56,7 @@ def compare_runs(
         max_runs: rows shown.
         mode: whether the first metric is better high (``max``) or low (``min``); default
             guessed from its name (``loss``/``error``-like → ``min``).
+        step: only runs of this step (``benchmark``, ``evaluate`` ...), by their step tag.
 
     Returns:
         The table (best run first by the first metric), or a one-line note when empty.
@@ -64,6 +66,8 @@ def compare_runs(
     """
     client = connect()
     runs = search_finished(client, experiment)
+    if step:
+        runs = [r for r in runs if r.data.tags.get(STEP_TAG) == step]
     if not runs:
         return f"no finished runs in experiment {experiment!r}"
     metric_cols = list(metrics) if metrics is not None else _auto_metrics(runs)

@@ -1,0 +1,1 @@
+"""Benchmark suite: readers for published benchmark files and multiple-choice scoring."""
