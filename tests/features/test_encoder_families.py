@@ -32,7 +32,7 @@ def test_families_are_registered_and_picked_by_model_type(towers: dict[str, Path
     assert {"clip", "siglip", "hf_vision"} <= set(ENCODER_FAMILIES.names())
     for family, path in towers.items():
         assert family_of(AutoConfig.from_pretrained(path)) == family
-        assert VideoEncoder(str(path), device="cpu").family == family
+        assert VideoEncoder(str(path), device="cpu", dtype="float32").family == family
 
 
 @pytest.mark.parametrize(("family", "prefix"), [("clip", 1), ("siglip", 0), ("hf_vision", 3)])
@@ -49,7 +49,7 @@ def test_patch_tokens_match_the_full_models_hidden_states(
         hidden = full(pixel_values=pixels, output_hidden_states=True).hidden_states
     assert hidden[-1].shape[1] == PATCHES + prefix
     for layer in (-2, -1, 1):
-        encoder = VideoEncoder(str(path), layer=layer, device="cpu")
+        encoder = VideoEncoder(str(path), layer=layer, device="cpu", dtype="float32")
         tokens = encoder.encode_pixels(pixels)
         assert tokens.shape == (3, PATCHES, DIM)
         torch.testing.assert_close(tokens, hidden[layer][:, prefix:])
@@ -74,7 +74,7 @@ def test_extract_writes_every_patch(
 
 def test_a_preprocessor_at_the_wrong_size_is_refused(tiny_siglip_dir: Path) -> None:
     """A SigLIP fed 28 px frames gives 4 tokens, not 16: named, not silently mis-sliced."""
-    encoder = VideoEncoder(str(tiny_siglip_dir), device="cpu")
+    encoder = VideoEncoder(str(tiny_siglip_dir), device="cpu", dtype="float32")
     with pytest.raises(ConfigError, match=r"returned 4 tokens per frame, expected 16"):
         encoder._prefix_of(4)
 
@@ -95,6 +95,6 @@ def test_siglip_vision_half_of_a_full_image_text_checkpoint(
     pixels = torch.randn(2, 3, 56, 56)
     with torch.no_grad():
         hidden = full.vision_model(pixel_values=pixels, output_hidden_states=True).hidden_states
-    encoder = VideoEncoder(str(tmp_path), device="cpu")
+    encoder = VideoEncoder(str(tmp_path), device="cpu", dtype="float32")
     assert encoder.family == "siglip"
     torch.testing.assert_close(encoder.encode_pixels(pixels), hidden[-2])

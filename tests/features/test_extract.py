@@ -189,7 +189,7 @@ def test_single_video_matches_batched_extraction(
 
 
 def test_encoder_preprocess_hand_checked(tiny_clip_dir: Path) -> None:
-    encoder = VideoEncoder(str(tiny_clip_dir), device="cpu")
+    encoder = VideoEncoder(str(tiny_clip_dir), device="cpu", dtype="float32")
     red = torch.zeros(2, 48, 64, 3, dtype=torch.uint8)
     red[..., 0] = 220
     pixels = encoder.preprocess(red)
@@ -207,9 +207,9 @@ def test_encoder_matches_full_model_hidden_state(tiny_clip_dir: Path) -> None:
     with torch.no_grad():
         hidden = full(pixel_values=pixels, output_hidden_states=True).hidden_states
     for layer in (-2, -1, 0, 1):
-        encoder = VideoEncoder(str(tiny_clip_dir), layer=layer, device="cpu")
+        encoder = VideoEncoder(str(tiny_clip_dir), layer=layer, device="cpu", dtype="float32")
         tokens = encoder.encode_pixels(pixels)
         assert tokens.shape == (3, PATCHES, DIM)
         torch.testing.assert_close(tokens, hidden[layer][:, 1:])
-    chunked = VideoEncoder(str(tiny_clip_dir), device="cpu", max_frames_per_pass=2)
+    chunked = VideoEncoder(str(tiny_clip_dir), device="cpu", dtype="float32", max_frames_per_pass=2)
     torch.testing.assert_close(chunked.encode_pixels(pixels), hidden[-2][:, 1:])
