@@ -27,6 +27,21 @@ sys.path.insert(0, str(Path(__file__).parent))
 pytest_plugins = ["mlflow_server", "s3_server"]
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Clear torch's C++-extension build locks left by a test run that was killed mid-build.
+
+    DeepSpeed compiles its CPU ops through torch, which holds ``<build dir>/lock`` while it
+    builds and waits, silently and for ever, while that file exists: one killed run would
+    hang every later ZeRO test. No build of this session has started yet (xdist workers
+    start after the controller runs this), so any lock found now is stale.
+    """
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller did it
+        return
+    root = os.environ.get("TORCH_EXTENSIONS_DIR") or Path.home() / ".cache" / "torch_extensions"
+    for lock in [*Path(root).glob("*/lock"), *Path(root).glob("*/*/lock")]:
+        lock.unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def tiny_llm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer Llama with a byte-level BPE tokenizer and a chat template."""

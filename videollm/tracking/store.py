@@ -9,6 +9,7 @@ the step at its start with one line naming the variables, not later inside MLflo
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -153,12 +154,26 @@ def connect(uri: str | None = None) -> MlflowClient:
     """
     uri = uri or tracking_uri()
     check_reachable(uri)
-    if _is_local_sqlite(uri):
-        # SQLite creates the file but not its folder; a missing folder would be a cryptic error.
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient(tracking_uri=uri)
+    client = _open_sqlite(uri) if _is_local_sqlite(uri) else MlflowClient(tracking_uri=uri)
     check_login(client)
+    return client
+
+
+def _open_sqlite(uri: str) -> MlflowClient:
+    """A client of a local SQLite store, whose tables are created once whoever opens it.
+
+    MLflow creates (or migrates) the tables when a process first opens the store; two
+    processes doing that at once on a new file (the ranks of a ``torchrun`` training,
+    parallel pipeline tasks) fail with SQLAlchemy errors. The opener holds an ``flock``.
+    """
+    db = Path(uri.removeprefix("sqlite:///"))
+    # SQLite creates the file but not its folder; a missing folder would be a cryptic error.
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file closes
+        client = MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)
     return client
 
 
