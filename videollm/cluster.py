@@ -28,6 +28,10 @@ HF_TOKEN_SECRET = "videollm-hf-token"
 HF_TOKEN_KEY = "HF_TOKEN"
 #: Pod annotation from which the pipeline tasks read HF_HOME (downward API: cluster pods only).
 HF_HOME_ANNOTATION = "videollm.io/hf-home"
+#: Optional Secret whose OPENAI_API_KEY key is the benchmark judge's API key (the judge's
+#: default ``judge.api_key_env``); the ``benchmark`` pipeline's scoring tasks read it.
+JUDGE_SECRET = "videollm-judge"
+JUDGE_KEY = "OPENAI_API_KEY"
 #: Annotation that keeps Istio's sidecar out of batch pods (it would keep them running forever).
 ISTIO_INJECT = "sidecar.istio.io/inject"
 
@@ -89,6 +93,8 @@ __all__ = [
     "HF_TOKEN_KEY",
     "HF_TOKEN_SECRET",
     "ISTIO_INJECT",
+    "JUDGE_KEY",
+    "JUDGE_SECRET",
     "KUEUE_QUEUE_LABEL",
     "PIPELINE_IMAGE",
     "PLATFORM_CONFIG",

@@ -20,6 +20,8 @@ from videollm.cluster import (
     HF_HOME,
     HF_HOME_ANNOTATION,
     ISTIO_INJECT,
+    JUDGE_KEY,
+    JUDGE_SECRET,
     KUEUE_QUEUE_LABEL,
     TRAIN_RETRIES,
     TRAIN_SERVICE_ACCOUNT,
@@ -49,7 +51,7 @@ def compiled(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_every_pipeline_compiles(compiled):
-    assert set(compiled) == set(pipelines()) == {"finetune", "extract_only"}
+    assert set(compiled) == set(pipelines()) == {"finetune", "extract_only", "benchmark"}
 
 
 def test_committed_yaml_is_current(compiled):
@@ -146,6 +148,11 @@ RESOURCES = {
     "exec-evaluate": ("eval_cpu", "eval_memory"),
     "exec-select": ("task_cpu", "task_memory"),
     "exec-package": ("task_cpu", "task_memory"),
+    "exec-plan-benchmark": ("task_cpu", "task_memory"),
+    "exec-extract-benchmark": ("extract_cpu", "extract_memory"),
+    "exec-score-benchmark": ("eval_cpu", "eval_memory"),
+    "exec-score-benchmark-2": ("eval_cpu", "eval_memory"),
+    "exec-compare-benchmarks": ("task_cpu", "task_memory"),
 }
 DEFAULTS = {
     "task_cpu": sizing.TASK_CPU, "task_memory": sizing.TASK_MEMORY,
@@ -154,7 +161,7 @@ DEFAULTS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("name", ["finetune", "extract_only"])
+@pytest.mark.parametrize("name", ["finetune", "extract_only", "benchmark"])
 def test_every_task_pod_keeps_istio_out_and_has_requests_and_limits(name):
     spec = _docs(source_dir(name) / f"{name}.yaml")[0]
     executors = spec["deploymentSpec"]["executors"]
@@ -228,8 +235,12 @@ def test_train_task_retries_with_backoff_and_hands_its_settings_to_the_job():
     assert "train_timeout_s" not in params and "service_account" not in params
 
 
-@pytest.mark.parametrize("name", ["finetune", "extract_only"])
-def test_submit_time_pod_settings_rewrite_only_what_kfp_takes_as_literals(name):
+@pytest.mark.parametrize(
+    ("name", "gpu_batch"),
+    [("finetune", "exec-extract"), ("extract_only", "exec-extract"),
+     ("benchmark", "exec-extract-benchmark")],
+)  # fmt: skip
+def test_submit_time_pod_settings_rewrite_only_what_kfp_takes_as_literals(name, gpu_batch):
     spec, *platform = copy.deepcopy(_docs(source_dir(name) / f"{name}.yaml"))
     executors = platform[0]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     untouched = copy.deepcopy(executors)
@@ -237,14 +248,14 @@ def test_submit_time_pod_settings_rewrite_only_what_kfp_takes_as_literals(name):
     assert executors == untouched
 
     apply_pod_settings(spec, platform, {"kueue_queue": "team-a", "istio_sidecar": True})
-    assert executors["exec-extract"]["podMetadata"]["labels"] == {KUEUE_QUEUE_LABEL: "team-a"}
+    assert executors[gpu_batch]["podMetadata"]["labels"] == {KUEUE_QUEUE_LABEL: "team-a"}
     for executor, settings in executors.items():
         assert ISTIO_INJECT not in settings["podMetadata"].get("annotations", {}), executor
-        if executor != "exec-extract":
+        if executor != gpu_batch:
             assert settings["podMetadata"].get("labels", {}) == {}, executor
 
     apply_pod_settings(spec, platform, {"hf_cache_pvc": "", "hf_token_secret": ""})
-    extract = executors["exec-extract"]
+    extract = executors[gpu_batch]
     assert "pvcMount" not in extract and "fieldPathAsEnv" not in extract
     assert HF_HOME_ANNOTATION not in extract["podMetadata"].get("annotations", {})
     [platform_secret] = extract["secretAsEnv"]  # the platform Secret stays, the token goes
@@ -253,3 +264,31 @@ def test_submit_time_pod_settings_rewrite_only_what_kfp_takes_as_literals(name):
     )
     with pytest.raises(ConfigError, match="kueue_queue: 'a queue' is not a valid"):
         apply_pod_settings(spec, platform, {"kueue_queue": "a queue"})
+
+
+def test_benchmark_gpu_tasks_and_the_judge_key():
+    spec, platform = _docs(source_dir("benchmark") / "benchmark.yaml")
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert {"suite_uri", "challenger_uri", "champion_uri", "suite_overrides"} <= set(params)
+    assert params["champion_uri"]["defaultValue"] == "models:/videollm@champion"
+    assert "defaultValue" not in params["challenger_uri"]  # required
+    executors = spec["deploymentSpec"]["executors"]
+    settings = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    extract_gpus = executors["exec-extract-benchmark"]["container"]["resources"]["accelerator"]
+    assert extract_gpus["resourceCount"] == str(EXTRACT_GPUS)
+    for executor in ("exec-score-benchmark", "exec-score-benchmark-2"):
+        gpus = executors[executor]["container"]["resources"]["accelerator"]["resourceCount"]
+        assert _param(gpus) == "eval_gpus"
+        judge = [s for s in settings[executor]["secretAsEnv"] if s["keyToEnv"][0]["envVar"]
+                 == JUDGE_KEY]  # fmt: skip
+        assert judge[0]["optional"] is True
+        assert judge[0]["secretNameParameter"]["componentInputParameter"].endswith("judge_secret")
+    assert params["judge_secret"]["defaultValue"] == JUDGE_SECRET
+    # Nothing is cached: the models are resolved from the registry at run time, and the suite
+    # file may change behind its URI (extraction skips what it already made).
+    tasks = spec_tasks(spec)
+    assert not [n for n, t in tasks.items() if t.get("cachingOptions", {}).get("enableCache")]
+    # Only the scoring tasks get the judge's key.
+    assert [e for e, s in settings.items() if any(k["keyToEnv"][0]["envVar"] == JUDGE_KEY
+            for k in s.get("secretAsEnv", []))] == ["exec-score-benchmark",
+                                                   "exec-score-benchmark-2"]  # fmt: skip

@@ -1,42 +1,32 @@
 """Put a benchmark's questions to the model scored: a checkpoint, or a served model.
 
-A checkpoint answers from features, made once per videos folder and extraction settings under
-``features_root/<key>`` (extraction skips videos already there, so a second model with the
-same encoder, or a re-run, extracts nothing). A served model is sent the video files
+A checkpoint answers from features, made once per videos folder and extraction settings
+(:mod:`videollm.bench.features`). A served model is sent the video files
 (:mod:`videollm.eval.endpoint`). Both get the same prompts: the question, or for multiple
 choice the question with lettered options (:func:`videollm.bench.choice.choice_prompt`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from videollm.bench.choice import choice_prompt
+from videollm.bench.features import extract_features, locate_videos, read_features
 from videollm.config_loader import from_dict
-from videollm.data.records import video_ref_to_id
 from videollm.data.tokenize import VIDEO_PLACEHOLDER
 from videollm.eval.endpoint import EndpointConfig, answer_with_endpoint
 from videollm.eval.generate import GenerationArgs, generate_answers
-from videollm.features.extract import extract
 from videollm.features.extract_config import ExtractConfig
 from videollm.features.store import feature_path, load_features
-from videollm.storage import join
-from videollm.storage.staging import stage_in, stage_out
-from videollm.video.paths import list_videos
 
 logger = logging.getLogger(__name__)
 
 #: Suffix of the id of a consistency item's second question.
 SECOND = "#2"
-# Settings that change what a feature file holds; the others (workers, batch) do not.
-_FEATURE_KEYS = ("encoder", "layer", "num_frames", "pooling", "pooling_options", "resize_shortest")
 
 
 def asks_of(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -73,23 +63,6 @@ def rows_of(items: Sequence[dict[str, Any]], preds: dict[str, str]) -> list[dict
     return rows
 
 
-def stage_videos(uri: str, needed: set[str]) -> Path:
-    """The benchmark's videos folder, local; from ``s3://`` only the ``needed`` videos."""
-    return stage_in(uri, keep=lambda rel: video_ref_to_id(rel) in needed)
-
-
-def available(videos: Path, needed: set[str]) -> dict[str, Path]:
-    """Needed video id → file, for the needed videos that are in the folder."""
-    return {vid: path for vid, path in list_videos(videos) if vid in needed}
-
-
-def features_key(videos_uri: str, cfg: ExtractConfig) -> str:
-    """A digest of the videos folder and the settings that shape its features."""
-    settings = {k: getattr(cfg, k) for k in _FEATURE_KEYS}
-    canonical = json.dumps({"videos": videos_uri, **settings}, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
 class CheckpointAnswerer:
     """Answers with a loaded checkpoint, from features extracted the way it was trained.
 
@@ -99,50 +72,51 @@ class CheckpointAnswerer:
             videos folder and extraction settings.
         batch_size: Questions per ``generate`` call.
         generation: Decoding settings.
+        extract: Extract missing features (else read what an extract task made; questions
+            whose video has none are skipped).
     """
 
     def __init__(
-        self, model: Any, features_root: str, batch_size: int, generation: GenerationArgs
+        self,
+        model: Any,
+        features_root: str,
+        batch_size: int,
+        generation: GenerationArgs,
+        extract: bool = True,
     ) -> None:
         self.model = model
         self.features_root = features_root
         self.batch_size = batch_size
         self.generation = generation
+        self.extract = extract
         self.extract_cfg = from_dict(ExtractConfig, dict(model.checkpoint_config.extract))
         self.extract_cfg.device = str(next(model.projector.parameters()).device)
 
     def answer(
-        self,
-        asks: Sequence[dict[str, Any]],
-        videos_uri: str,
-        videos_dir: Path,
-        videos: dict[str, Path],
+        self, asks: Sequence[dict[str, Any]], videos_uri: str
     ) -> tuple[dict[str, str], list[dict[str, Any]]]:
-        """Answer ``asks`` whose videos (``videos``, under ``videos_dir``) are there.
+        """Answer ``asks`` about the videos in ``videos_uri``.
 
         Returns:
             Answers by ask id, and the videos that could not be decoded (``failures.jsonl``
-            rows); their questions are left unanswered.
+            rows). Questions about those, or about videos not there, are left unanswered.
         """
-        target = join(self.features_root, features_key(videos_uri, self.extract_cfg))
-        with stage_out(target) as local:
-            result = extract(videos_dir, local, self.extract_cfg, only=set(videos))
-        if result.failures:
-            logger.warning("%d benchmark video(s) failed to decode", len(result.failures))
-        failed = {f.get("video_id") for f in result.failures}
-        todo = [a for a in asks if a["video"] not in failed]
+        needed = {a["video"] for a in asks}
+        get = extract_features if self.extract else read_features
+        feats = get(videos_uri, needed, self.extract_cfg, self.features_root)
+        todo = [a for a in asks if feats.has(a["video"])]
         preds: dict[str, str] = {}
         bar = tqdm(total=len(todo), desc="answer", unit="question")
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start : start + self.batch_size]
-            feats = [load_features(feature_path(local, a["video"]))[0] for a in batch]
+            tensors = [load_features(feature_path(feats.folder, a["video"]))[0] for a in batch]
             answers = generate_answers(
-                self.model, [a["prompt"] for a in batch], feats, self.generation
+                self.model, [a["prompt"] for a in batch], tensors, self.generation
             )
             preds.update(zip([a["id"] for a in batch], answers, strict=True))
             bar.update(len(batch))
         bar.close()
-        return preds, result.failures
+        return preds, feats.failures
 
 
 class EndpointAnswerer:
@@ -158,14 +132,11 @@ class EndpointAnswerer:
         self.generation = generation
 
     def answer(
-        self,
-        asks: Sequence[dict[str, Any]],
-        videos_uri: str,
-        videos_dir: Path,
-        videos: dict[str, Path],
+        self, asks: Sequence[dict[str, Any]], videos_uri: str
     ) -> tuple[dict[str, str], list[dict[str, Any]]]:
-        """Answer ``asks`` whose videos are in ``videos`` (no failures: a refused video
+        """Answer ``asks`` whose videos are in ``videos_uri`` (no failures: a refused video
         fails the run, as in ``videollm evaluate --endpoint``)."""
-        del videos_uri, videos_dir  # the server decodes; nothing is kept here
-        answers = answer_with_endpoint(list(asks), videos, self.endpoint, self.generation)
-        return dict(zip([a["id"] for a in asks], answers.preds, strict=True)), []
+        _, videos = locate_videos(videos_uri, {a["video"] for a in asks})
+        todo = [a for a in asks if a["video"] in videos]
+        answers = answer_with_endpoint(todo, videos, self.endpoint, self.generation)
+        return dict(zip([a["id"] for a in todo], answers.preds, strict=True)), []

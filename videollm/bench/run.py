@@ -16,18 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from videollm.atomic import atomic_write_text
-from videollm.bench.answer import (
-    CheckpointAnswerer,
-    EndpointAnswerer,
-    asks_of,
-    available,
-    rows_of,
-    stage_videos,
-)
-from videollm.bench.formats import load_benchmark
+from videollm.bench.answer import CheckpointAnswerer, EndpointAnswerer, asks_of, rows_of
 from videollm.bench.report import results_json, results_markdown
 from videollm.bench.score import BenchmarkResult, headline, score_benchmark
-from videollm.bench.suite import BenchConfig, BenchmarkSpec, check_config
+from videollm.bench.suite import BenchConfig, BenchmarkSpec, benchmark_items, check_config
 from videollm.config_loader import to_dict
 from videollm.eval.judge_cache import JudgeCache
 from videollm.storage import join
@@ -52,6 +44,15 @@ def _model_label(cfg: BenchConfig) -> str:
     return cfg.endpoint.model.rsplit("/", 1)[-1]
 
 
+def resolve_checkpoint(cfg: BenchConfig) -> tuple[str, str | None]:
+    """The checkpoint ``cfg`` scores (its URI), and its training run when the registry
+    names it."""
+    if cfg.model_uri:
+        version = registry_version(cfg.model_uri)
+        return version["mlflow_source"], version["mlflow_run_id"] or None
+    return cfg.checkpoint, None
+
+
 def _load_model(cfg: BenchConfig) -> tuple[Any, str | None]:
     """The answerer, and the training run of a checkpoint (to log the suite score on)."""
     if cfg.endpoint.url:
@@ -60,37 +61,23 @@ def _load_model(cfg: BenchConfig) -> tuple[Any, str | None]:
     from videollm.model.video_llm import VideoLLM
     from videollm.steps import training_run_of
 
-    train_run = None
-    if cfg.model_uri:
-        version = registry_version(cfg.model_uri)
-        local = stage_in(version["mlflow_source"])
-        train_run = version["mlflow_run_id"] or None
-    else:
-        local = stage_in(cfg.checkpoint)
+    checkpoint, train_run = resolve_checkpoint(cfg)
+    local = stage_in(checkpoint)
     train_run = train_run or training_run_of(local)
     check_device(cfg.device)
     model = VideoLLM.from_checkpoint(local, device=cfg.device)
     root = cfg.features_root or str(cache_dir("benchmark-features").parent / "benchmark-features")
-    return CheckpointAnswerer(model, root, cfg.batch_size, cfg.generation), train_run
+    answerer = CheckpointAnswerer(model, root, cfg.batch_size, cfg.generation, cfg.extract)
+    return answerer, train_run
 
 
 def _one(
     spec: BenchmarkSpec, answerer: Any, cfg: BenchConfig, cache: JudgeCache | None, out: Path
 ) -> BenchmarkResult:
-    items = load_benchmark(spec.format, stage_in(spec.annotations), spec.name,
-                           answers=stage_in(spec.answers) if spec.answers else None)  # fmt: skip
-    if spec.limit:
-        items = items[: spec.limit]
-    needed = {it["video"] for it in items}
-    videos_dir = stage_videos(spec.videos, needed)
-    videos = available(videos_dir, needed)
-    if len(videos) < len(needed):
-        missing = sorted(needed - set(videos))
-        logger.warning("%s: %d video(s) missing from %s, e.g. %s; their questions are skipped",
-                       spec.name, len(missing), spec.videos, ", ".join(missing[:5]))  # fmt: skip
-    asks = asks_of([it for it in items if it["video"] in videos])
-    logger.info("%s (%s): %d questions", spec.name, spec.format, len(asks))
-    preds, failures = answerer.answer(asks, spec.videos, videos_dir, videos)
+    items = benchmark_items(spec)
+    asks = asks_of(items)
+    logger.info("%s (%s): %d questions", spec.name, spec.format, len(items))
+    preds, failures = answerer.answer(asks, spec.videos)
     answered = [it for it in items if it["id"] in preds]
     rows = rows_of(answered, preds)
     folder = out / spec.name

@@ -15,6 +15,7 @@ is divided by 5), so ``videollm select --metric bench/<suite>/score`` can rank c
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,8 @@ from videollm.bench.formats import BENCH_FORMATS
 from videollm.bench.suite import BenchmarkSpec, criteria_of
 from videollm.eval.judge import JudgeConfig, run_judge
 from videollm.eval.judge_cache import JudgeCache
+
+logger = logging.getLogger(__name__)
 
 #: The top of a judge score (Video-ChatGPT's 0–5 scale).
 MAX_SCORE = 5.0
@@ -82,6 +85,11 @@ def score_benchmark(
     Raises:
         JudgeAuthError, JudgeError: the judge refused the key or is not reachable at its URL.
     """
+    if not rows:
+        # Every question was skipped (no video or features): there is no accuracy to report,
+        # which is not an accuracy of 0; the suite score leaves the benchmark out.
+        logger.warning("%s: no question was answered; it has no score", spec.name)
+        return Scored({"count": 0.0})
     fmt = BENCH_FORMATS[spec.format]
     if fmt.kind == "choice":
         metrics = score_choices(rows)

@@ -11,7 +11,8 @@ set the judge and the decoding settings, and ``key=value`` overrides change any 
          answers: msvd/test_a.json, videos: msvd/videos, limit: 500}
       - {name: mvbench, format: mvbench, annotations: mvbench/json, videos: mvbench/video}
 
-Relative paths in a suite file are relative to the file, so a suite travels with its data.
+Relative paths in a suite file are relative to the file (a local one, or an ``s3://`` object),
+so a suite travels with its data.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from videollm.errors import ConfigError
 from videollm.eval.endpoint import EndpointConfig
 from videollm.eval.generate import GenerationArgs
 from videollm.eval.judge import JudgeConfig
-from videollm.storage import is_remote
+from videollm.storage import is_remote, join
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -70,6 +71,9 @@ class BenchConfig:
         features_root: Where the videos' features are kept, one folder per videos folder and
             extraction settings, so a second model with the same encoder reuses them
             (default ``$VIDEOLLM_CACHE_DIR/benchmark-features``).
+        extract: Extract the features that are missing (``false``: only read those already
+            under ``features_root``, as the ``benchmark`` pipeline's scoring tasks do after
+            its extract task; questions about a video without features are skipped).
         batch_size: Questions generated together (checkpoint).
         device: ``auto``, ``cpu`` or ``cuda`` (checkpoint).
         generation: Decoding settings; greedy by default, as the published numbers are.
@@ -84,6 +88,7 @@ class BenchConfig:
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
     out: str = ""
     features_root: str = ""
+    extract: bool = True
     batch_size: int = 8
     device: str = "auto"
     generation: GenerationArgs = field(default_factory=GenerationArgs)
@@ -97,13 +102,15 @@ class BenchConfig:
 def load_suite(
     suite: str | Path, overrides: list[str] | None = None, flags: dict | None = None
 ) -> BenchConfig:
-    """Read a suite file, apply ``flags`` and ``key=value`` overrides, and check it.
+    """Read a suite file (local or ``s3://``), apply ``flags`` and ``key=value`` overrides,
+    and check it.
 
     Raises:
         ConfigError: The file is missing or invalid, or the settings are (see
             :func:`check_config`).
     """
-    path = Path(suite)
+    uri = str(suite)
+    path = _stage_suite(uri) if is_remote(uri) else Path(uri)
     if not path.is_file():
         raise ConfigError(f"suite: {suite} is not a file (a suite YAML, see the README)")
     cfg = load_config(BenchConfig, str(path), overrides or [], flags=flags or {})
@@ -112,9 +119,26 @@ def load_suite(
         for key in ("annotations", "answers", "videos"):
             value = getattr(spec, key)
             if value and not is_remote(value) and not Path(value).is_absolute():
-                setattr(spec, key, str(path.parent / value))
+                setattr(spec, key, _beside(uri, value))
     check_config(cfg)
     return cfg
+
+
+def _stage_suite(uri: str) -> Path:
+    from videollm.storage.staging import stage_in
+    from videollm.storage.uri import resolve
+
+    storage, key = resolve(uri)
+    if not key or not storage.exists(key):
+        raise ConfigError(f"suite: {uri} is not an object in the bucket (a suite YAML)")
+    return stage_in(uri)
+
+
+def _beside(suite_uri: str, relative: str) -> str:
+    """``relative`` resolved against the folder (or prefix) that holds the suite file."""
+    if is_remote(suite_uri):
+        return join(suite_uri.rsplit("/", 1)[0], relative)
+    return str(Path(suite_uri).parent / relative)
 
 
 def check_config(cfg: BenchConfig) -> None:
@@ -184,3 +208,17 @@ def criteria_of(spec: BenchmarkSpec) -> tuple[str, ...]:
     from videollm.bench.formats import BENCH_FORMATS
 
     return tuple(spec.criteria) or BENCH_FORMATS[spec.format].criteria
+
+
+def benchmark_items(spec: BenchmarkSpec) -> list[dict]:
+    """The benchmark's items as its published files give them, the first ``limit`` of them.
+
+    Raises:
+        InputError: A file is malformed (the message names file, line and field).
+    """
+    from videollm.bench.formats import load_benchmark
+    from videollm.storage.staging import stage_in
+
+    answers = stage_in(spec.answers) if spec.answers else None
+    items = load_benchmark(spec.format, stage_in(spec.annotations), spec.name, answers=answers)
+    return items[: spec.limit] if spec.limit else items

@@ -81,7 +81,11 @@ def add_pipeline_parser(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=_compile)
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--pipeline", default="finetune", help="finetune or extract_only")
+        q.add_argument(
+            "--pipeline",
+            default="finetune",
+            help="an installed pipeline: finetune (default), extract_only or benchmark",
+        )
         q.add_argument(
             "--param",
             action="append",

@@ -26,8 +26,9 @@ from videollm.cluster import (
 )
 from videollm.kfp.train_task import checked_label
 
-#: The executor of the extract tasks (the only task pods Kueue queues: they hold GPUs).
-EXTRACT_EXECUTOR = "exec-extract"
+#: The executors of the extract tasks (``finetune``/``extract_only``, ``benchmark``): the task
+#: pods Kueue queues, as they hold GPUs by the batch.
+EXTRACT_EXECUTORS = ("exec-extract", "exec-extract-benchmark")
 
 
 def apply_pod_settings(
@@ -50,9 +51,11 @@ def apply_pod_settings(
 
     executors = _executors(platform)
     queue = value("kueue_queue")
-    if queue and EXTRACT_EXECUTOR in executors:
-        extract = executors[EXTRACT_EXECUTOR].setdefault("podMetadata", {})
-        extract.setdefault("labels", {})[KUEUE_QUEUE_LABEL] = checked_label("kueue_queue", queue)
+    for name in EXTRACT_EXECUTORS if queue else ():
+        if name in executors:
+            extract = executors[name].setdefault("podMetadata", {})
+            labels = extract.setdefault("labels", {})
+            labels[KUEUE_QUEUE_LABEL] = checked_label("kueue_queue", queue)
     for executor in executors.values():
         if value("istio_sidecar") is True:
             _drop_metadata(executor, ISTIO_INJECT)

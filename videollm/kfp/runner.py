@@ -199,7 +199,7 @@ def submit(
     """Submit a pipeline run to a KFP server.
 
     Args:
-        name: ``finetune`` or ``extract_only``.
+        name: An installed pipeline (``finetune``, ``extract_only``, ``benchmark``).
         params: Pipeline parameters, already checked by :func:`parse_params`.
         host: KFP API endpoint.
         experiment: KFP experiment (created if missing).

@@ -88,3 +88,9 @@ def records_dir(
         num_frames=int(num_frames),
         val_fraction=float(val_fraction),
     )
+
+
+def benchmark_features_root(work_uri: str) -> str:
+    """Where the ``benchmark`` pipeline keeps benchmark videos' features, one folder per
+    videos folder and extraction settings (see :mod:`videollm.bench.features`)."""
+    return join(work_root(work_uri), "benchmark-features")
