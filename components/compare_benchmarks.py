@@ -36,12 +36,10 @@ def compare_benchmarks(
     """
     from videollm.kfp.bench_tasks import CHALLENGER, CHAMPION, compare_benchmarks
     from videollm.kfp.task_io import init_task, log_metrics
-    from videollm.kfp.work_dirs import work_dir
-    from videollm.storage import join
 
     init_task("", platform_config, platform_secret)
     results = {CHAMPION: champion_results, CHALLENGER: challenger_results}
-    result = compare_benchmarks(results, join(work_dir(work_uri, run_id), "benchmark"))
+    result = compare_benchmarks(results, work_uri, run_id)
     with open(report.path, "w") as f:
         f.write(result.report)
     log_metrics(metrics, result)

@@ -27,11 +27,14 @@ def score_benchmark(
     Args:
         suite_uri: The suite YAML (local path or ``s3://``).
         suite_overrides: ``key=value`` overrides of the suite.
-        model_uri: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or a checkpoint URI.
+        model_uri: The model as ``plan_benchmark`` pinned it (``models:/NAME/VERSION`` or a
+            checkpoint URI).
         label: ``champion`` or ``challenger``: its folder and its column in the comparison.
         features_roots: The extract tasks' outputs (one features root; orders this task
             after them).
-        work_uri: Folder or prefix for all runs' data.
+        work_uri: Folder or prefix for all runs' data; the judge's verdicts are kept across
+            runs in ``<work_uri>/benchmark-judge/<suite>-<label>.jsonl`` (unless the suite
+            sets ``judge.cache``).
         run_id: The pipeline run's id; results go to ``<work_uri>/<run_id>/benchmark/<label>``.
         gpus: ``"1"``: generate on the task's GPU; ``"0"``: on the CPU in fp32.
         experiment: MLflow experiment (one run ``benchmark-<model>-<suite>``).
@@ -44,14 +47,12 @@ def score_benchmark(
         The results prefix (``results.json``, ``results.md``, predictions).
     """
     from videollm.kfp.bench_tasks import score_model
-    from videollm.kfp.task_io import init_task, log_metrics, single_uri
-    from videollm.kfp.work_dirs import work_dir
-    from videollm.storage import join
+    from videollm.kfp.task_io import init_task, log_metrics
 
     init_task(experiment, platform_config, platform_secret)
-    out = join(work_dir(work_uri, run_id), "benchmark", label)
-    root = single_uri(features_roots)
-    result = score_model(suite_uri, suite_overrides, model_uri, label, out, root, gpus)
+    result = score_model(
+        suite_uri, suite_overrides, model_uri, label, features_roots, work_uri, run_id, gpus
+    )
     with open(report.path, "w") as f:
         f.write(result.report)
     log_metrics(metrics, result)

@@ -4,10 +4,11 @@
         --param challenger_uri=models:/videollm/7
     videollm pipeline submit --pipeline benchmark --host https://kfp.example.com --param ...
 
-plan (check the suite and both models) → extract (one task per distinct feature settings, on a
-GPU; features kept under ``<work_uri>/benchmark-features/<key>``) → score the champion and the
-challenger at once (each one MLflow run; its metrics also land on its training run, so
-``select`` can rank by ``bench/<suite>/score``) → compare (Markdown report and KFP Metrics).
+plan (check the suite and both models, pin an alias to its version) → extract (one task per
+distinct feature settings, on a GPU; features kept under ``<work_uri>/benchmark-features/<key>``)
+→ score the champion and the challenger at once (each one MLflow run; its metrics also land on
+its training run, so ``select`` can rank by ``bench/<suite>/score``) → compare (Markdown
+report and KFP Metrics).
 """
 
 from kfp import dsl, kubernetes
@@ -23,6 +24,7 @@ from videollm.cluster import (
     PLATFORM_CONFIG,
     PLATFORM_SECRET,
 )
+from videollm.kfp.bench_tasks import CHALLENGER, CHAMPION
 from videollm.kfp.sizing import (
     EVAL_CPU,
     EVAL_GPUS,
@@ -100,13 +102,14 @@ def benchmark(
         suite_overrides=suite_overrides,
         champion_uri=champion_uri,
         challenger_uri=challenger_uri,
+        gpus=eval_gpus,
         experiment=experiment,
         **platform,
     )
     with_resources(plan, task_cpu, task_memory)
     with_platform(plan, platform_secret, platform_config, cache=False)
 
-    with dsl.ParallelFor(plan.output) as settings:
+    with dsl.ParallelFor(plan.outputs["Output"]) as settings:
         features = extract_benchmark(
             suite_uri=suite_uri,
             suite_overrides=suite_overrides,
@@ -124,11 +127,12 @@ def benchmark(
         with_platform(features, platform_secret, platform_config, cache=False)
 
     scored = {}
-    for label, model in (("champion", champion_uri), ("challenger", challenger_uri)):
+    for label in (CHAMPION, CHALLENGER):
+        # The models as the plan pinned them: an alias moved meanwhile changes nothing.
         task = score_benchmark(
             suite_uri=suite_uri,
             suite_overrides=suite_overrides,
-            model_uri=model,
+            model_uri=plan.outputs[f"{label}_model"],
             label=label,
             features_roots=dsl.Collected(features.outputs["Output"]),
             work_uri=work_uri,
@@ -146,8 +150,8 @@ def benchmark(
         scored[label] = task
 
     report = compare_benchmarks(
-        champion_results=scored["champion"].outputs["Output"],
-        challenger_results=scored["challenger"].outputs["Output"],
+        champion_results=scored[CHAMPION].outputs["Output"],
+        challenger_results=scored[CHALLENGER].outputs["Output"],
         work_uri=work_uri,
         run_id=run_id,
         **platform,

@@ -196,6 +196,20 @@ def test_mvbench_folder(tmp_path: Path) -> None:
     assert MVBENCH_VIDEO_FOLDERS["action_sequence"] == "star/Charades_v1_480"
 
 
+def test_mvbench_bounds_only_where_the_evaluator_uses_them(tmp_path: Path) -> None:
+    item = {"video": "a.mp4", "question": "Q?", "candidates": ["x", "y"], "answer": "y",
+            "start": 1.5, "end": 4}  # fmt: skip
+    for task in ("fine_grained_action", "action_localization", "my_own_task"):
+        (tmp_path / f"{task}.json").write_text(json.dumps([item]))
+    by_task = {it["task"]: it for it in load_benchmark("mvbench", tmp_path, "mvb")}
+    # The published evaluator samples a segment only for its bounded tasks.
+    assert "start" not in by_task["fine_grained_action"]
+    assert (by_task["action_localization"]["start"], by_task["action_localization"]["end"]) == (
+        1.5, 4.0,
+    )  # fmt: skip
+    assert by_task["my_own_task"]["start"] == 1.5  # a task it does not list keeps its bounds
+
+
 def test_mvbench_one_file_and_video_folders(tmp_path: Path) -> None:
     folder = _mvbench(tmp_path / "json")
     items = load_benchmark("mvbench", folder / "action_count.json", "m", video_folders={})

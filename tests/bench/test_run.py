@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import mlflow
 import pytest
 import yaml
-from bench_suite import ColourJudge, colour_videos, write_colour_suite
+from bench_suite import COLOURS, ColourJudge, colour_videos, write_colour_suite
 from fake_video_endpoint import FakeVideoLLM, endpoint_handler
 from local_http import serving
 
+from videollm.bench.report import results_json
 from videollm.bench.run import run_benchmark
+from videollm.bench.score import BenchmarkResult, suite_score
 from videollm.bench.suite import load_suite
 from videollm.cli.main import main
+from videollm.demo.run import COLOUR_QUESTION
 from videollm.errors import ConfigError
+from videollm.features.store import read_metadata
 from videollm.model.model_config import CheckpointConfig
 from videollm.model.video_llm import VideoLLM
 from videollm.train.loop import load_train_config, train
@@ -145,3 +150,59 @@ def test_a_served_model_is_benchmarked_through_its_endpoint(colour_data, tmp_pat
     )
     assert run.data.tags["mlflow.runName"].startswith("benchmark-colour-model-colours-")
     assert run.data.metrics["bench/mc/accuracy"] == mc["value"]
+
+
+def test_a_question_about_part_of_a_video_is_answered_from_that_part(
+    checkpoints, colour_data, tmp_path
+) -> None:
+    # MVBench's action_sequence videos live in star/Charades_v1_480 and its items carry
+    # start/end, which the published evaluator samples between.
+    root = tmp_path / "video"
+    folder = root / "star" / "Charades_v1_480"
+    folder.mkdir(parents=True)
+    items = []
+    for rel, colour in colour_videos(colour_data):
+        name = Path(rel).name
+        (folder / name).symlink_to(colour_data["videos"] / rel)
+        items.append({"video": name, "question": COLOUR_QUESTION, "candidates": list(COLOURS),
+                      "answer": colour, "start": 0.2, "end": 0.6})  # fmt: skip
+    (tmp_path / "json").mkdir()
+    (tmp_path / "json" / "action_sequence.json").write_text(json.dumps(items))
+    seq = {"name": "seq", "format": "mvbench", "annotations": "json", "videos": "video"}
+    suite = {"name": "parts", "benchmarks": [seq]}
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
+    flags = {"checkpoint": str(checkpoints["trained"]), "out": str(tmp_path / "out"),
+             "features_root": str(tmp_path / "f")}  # fmt: skip
+    data = run_benchmark(load_suite(tmp_path / "suite.yaml", flags=flags))
+    assert data["benchmarks"][0]["n"] == len(items) and data["score"] >= 0.8
+    [features] = [p for p in (tmp_path / "f").iterdir() if p.is_dir()]
+    files = sorted(features.glob("*.safetensors"))
+    assert len(files) == len(items) and all(f.stem.endswith("@0.2-0.6") for f in files)
+    meta = read_metadata(files[0])
+    # 16 frames at 15 fps: 0.2-0.6 s is frames 3 to 9, 7 frames (8 asked for).
+    assert json.loads(meta["span_s"]) == [0.2, 0.6] and meta["frames"] == "7"
+
+
+def test_suite_names_and_paths(colour_data, tmp_path, monkeypatch) -> None:
+    suite = write_colour_suite(tmp_path, colour_data)
+    text = yaml.safe_load(suite.read_text())
+    text["benchmarks"][0]["videos"] = "videos"  # relative to the suite file
+    (tmp_path / "videos").mkdir()
+    suite.write_text(yaml.safe_dump(text))
+    monkeypatch.chdir(tmp_path / "mvbench")
+    cfg = load_suite(suite, flags={"checkpoint": "x", "out": "o"})
+    # Absolute: the folder is part of the features' key, and two projects' "videos" differ.
+    assert cfg.benchmarks[0].videos == str((tmp_path / "videos").resolve())
+    with pytest.raises(ConfigError, match="'mc' is also the suite's name"):
+        load_suite(suite, ["name=mc"], flags={"checkpoint": "x", "out": "o"})
+    with pytest.raises(ConfigError, match="got checkpoint=x, model_uri=models:/m/1"):
+        load_suite(suite, flags={"checkpoint": "x", "model_uri": "models:/m/1", "out": "o"})
+
+
+def test_a_suite_with_a_benchmark_without_value_has_no_score() -> None:
+    done = BenchmarkResult("mc", "mvbench", "accuracy", 4, {"accuracy": 0.5})
+    score = BenchmarkResult("gen", "vcgbench_generic", "score", 4, {"score": 4.0})
+    nothing = BenchmarkResult("msvd", "msvd_qa", "accuracy", 0, {"count": 0.0})
+    assert suite_score([done, score]) == pytest.approx((0.5 + 0.8) / 2)
+    assert math.isnan(suite_score([done, nothing]))
+    assert results_json("s", "m", [done, nothing])["score"] is None

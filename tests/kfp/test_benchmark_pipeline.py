@@ -5,6 +5,7 @@ that barely trained and a challenger that learned the colours."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ from videollm.kfp.bench_tasks import (
     score_model,
 )
 from videollm.kfp.runner import run_local
+from videollm.kfp.work_dirs import benchmark_features_root
+from videollm.model.model_config import CONFIG_FILE
 from videollm.steps import run_train, training_run_of
 from videollm.train.loop import load_train_config
 
@@ -63,11 +66,14 @@ def tracking(registry, monkeypatch) -> MlflowClient:
 MODELS = {"champion": f"models:/{MODEL}@champion", "challenger": f"models:/{MODEL}/2"}
 
 
-def test_the_plan_resolves_both_models_and_they_share_one_extraction(
+def test_the_plan_pins_both_models_and_they_share_one_extraction(
     tracking, colour_data, tiny_clip_dir, tmp_path
 ):
     suite = str(write_colour_suite(tmp_path, colour_data))
-    [settings] = plan_benchmark(suite, [], MODELS)
+    plan = plan_benchmark(suite, [], MODELS)
+    # The alias is pinned: the scoring tasks score this version even if it moves meanwhile.
+    assert plan.models == {"champion": f"models:/{MODEL}/1", "challenger": f"models:/{MODEL}/2"}
+    [settings] = plan.settings
     assert settings["encoder"] == str(tiny_clip_dir) and settings["num_frames"] == 8
     assert settings["pooling"] == "spatiotemporal" and settings["layer"] == -2
 
@@ -78,34 +84,57 @@ def test_the_plan_resolves_both_models_and_they_share_one_extraction(
     with pytest.raises(ConfigError, match=r"benchmarks\[0\]\.format: 'mmvbench'"):
         plan_benchmark(suite, ["benchmarks=[{name: mc, format: mmvbench, annotations: "
                               "mvbench, videos: .}]"], MODELS)  # fmt: skip
-
-
-def test_scoring_reads_only_the_features_the_extract_task_made(tracking, colour_data, tmp_path):
-    suite = str(write_colour_suite(tmp_path, colour_data))
-    root = str(tmp_path / "features")
-    n = len(colour_videos(colour_data))
-    before = score_model(suite, [], MODELS["challenger"], "challenger", str(tmp_path / "a"), root)
-    # No features yet: every question skipped, nothing extracted, and no score (not 0%).
-    assert before.metrics == {"bench/mc/count": 0.0}
-    data = json.loads((tmp_path / "a" / "results.json").read_text())
-    assert data["score"] is None and data["benchmarks"][0]["value"] is None
-    assert data["benchmarks"][0]["n"] == 0 and data["benchmarks"][0]["skipped"] == n
-    assert not Path(root).exists()
-
-    [settings] = plan_benchmark(suite, [], MODELS)
-    made = extract_benchmark(suite, [], settings, root)
-    assert made.metrics == {"videos": n, "with_features": n, "failed": 0}
-    after = score_model(suite, [], MODELS["challenger"], "challenger", str(tmp_path / "b"), root)
-    assert after.metrics["bench/mc/accuracy"] >= 0.8 and "| mc | mvbench |" in after.report
-
     with pytest.raises(ConfigError, match=r"eval_gpus: 0 \(CPU\) or 1"):
-        score_model(suite, [], MODELS["challenger"], "x", str(tmp_path / "c"), root, gpus=2)
-    compared = compare_benchmarks(
-        {"champion": str(tmp_path / "a"), "challenger": str(tmp_path / "b")}, str(tmp_path)
+        plan_benchmark(suite, [], MODELS, gpus="2")  # before any extraction
+
+
+def _through_kfp(settings: dict) -> dict:
+    """What a ParallelFor item looks like in the task: a protobuf Struct, numbers as floats."""
+    return json.loads(json.dumps(settings), parse_int=float)
+
+
+def test_each_model_scores_from_the_features_its_settings_made(
+    tracking, registry, colour_data, tmp_path
+):
+    suite = str(write_colour_suite(tmp_path, colour_data))
+    # A second checkpoint of the same weights whose features sample 4 frames, not 8.
+    four = tmp_path / "four-frames"
+    shutil.copytree(registry["strong"], four)
+    config = json.loads((four / CONFIG_FILE).read_text())
+    config["extract"]["num_frames"] = 4
+    (four / CONFIG_FILE).write_text(json.dumps(config))
+    models = {"champion": str(four), "challenger": MODELS["challenger"]}
+    work = str(tmp_path / "work")
+    roots = [benchmark_features_root(work)]
+    with pytest.raises(ConfigError, match=r"no features of .* no extract task ran"):
+        score_model(suite, [], models["challenger"], "challenger", roots, work, "r1")
+
+    plan = plan_benchmark(suite, [], models)
+    assert sorted(s["num_frames"] for s in plan.settings) == [4, 8]
+    n = len(colour_videos(colour_data))
+    for settings in plan.settings:
+        made = extract_benchmark(suite, [], _through_kfp(settings), roots[0])
+        assert made.metrics == {"videos": n, "with_features": n, "failed": 0}
+    assert len(list(Path(roots[0]).iterdir())) == 2  # one features folder per settings
+    results = {}
+    for label, model in plan.models.items():
+        done = score_model(suite, [], model, label, roots, work, "r1")
+        assert done.uri == f"{work}/r1/benchmark/{label}"
+        assert done.metrics["bench/mc/count"] == n
+        results[label] = done.uri
+    frames = {
+        json.loads(line)["frames"]
+        for root in Path(roots[0]).iterdir()
+        for line in (root / "manifest.jsonl").read_text().splitlines()
+    }
+    assert frames == {4, 8}
+    compared = compare_benchmarks(results, work, "r1")
+    assert compared.uri == f"{work}/r1/benchmark/comparison.md"
+    assert Path(compared.uri).read_text() == compared.report
+    assert compared.metrics["challenger/mc/accuracy"] >= 0.8
+    assert compared.metrics["challenger_minus_champion"] == pytest.approx(
+        compared.metrics["challenger/colours/score"] - compared.metrics["champion/colours/score"]
     )
-    assert "challenger_minus_champion" not in compared.metrics  # the champion scored nothing
-    assert compared.metrics["challenger/colours/score"] == after.metrics["bench/colours/score"]
-    assert (tmp_path / "comparison.md").read_text() == compared.report
 
 
 def _outputs(root: Path, task: str) -> dict:
@@ -142,6 +171,11 @@ def test_the_pipeline_compares_champion_and_challenger_and_select_ranks_by_the_s
     n = len(colour_videos(colour_data))
     assert _metrics(root, "for-loop-1-iteration-0/extract-benchmark")["with_features"] == n
     assert calls > 0
+    # The verdicts are kept across runs, one file per model (the two score at once).
+    judged = Path(done.work_uri) / "benchmark-judge"
+    assert sorted(p.name for p in judged.iterdir()) == [
+        "colours-challenger.jsonl", "colours-champion.jsonl",
+    ]  # fmt: skip
 
     compared = _metrics(root, "compare-benchmarks")
     assert compared["challenger_colours_score"] > compared["champion_colours_score"]
@@ -172,7 +206,7 @@ def test_the_pipeline_compares_champion_and_challenger_and_select_ranks_by_the_s
     rows = [line for line in capsys.readouterr().out.splitlines() if "benchmark-" in line]
     assert len(rows) == 2
     assert "benchmark-colour-v2-colours-" in rows[0]
-    assert "benchmark-colour-champion-colours-" in rows[1]
+    assert "benchmark-colour-v1-colours-" in rows[1]  # the alias, pinned by the plan
 
     # The challenger scored higher on the suite: select promotes it by that metric.
     select = ["select", "--experiment", EXPERIMENT, "--model-name", MODEL]

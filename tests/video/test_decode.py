@@ -149,3 +149,17 @@ def test_each_decoder_turns_broken_files_into_a_named_error(
 def test_an_unknown_decoder_is_refused(clips: dict[str, Path]) -> None:
     with pytest.raises(ValueError, match="decoder: 'ffmpeg' is not one of auto, decord, pyav"):
         read_video(clips["mp4"], decoder="ffmpeg")
+
+
+@pytest.mark.parametrize("decoder", ["decord", "pyav"])
+@pytest.mark.parametrize("ext", CONTAINERS)
+def test_a_span_samples_only_that_part(clips: dict[str, Path], ext: str, decoder: str) -> None:
+    # 24 frames at 15 fps: 0.6-1.2 s is frames 9 to 18, cut into 4 segments.
+    part = read_video(clips[ext], num_frames=4, decoder=decoder, span=(0.6, 1.2))
+    assert part.indices == [9 + i for i in segment_midpoints(10, 4)]
+    whole = read_video(clips[ext], num_frames=24, decoder=decoder)
+    for frame, index in zip(part.frames, part.indices, strict=True):
+        assert (frame.float() - whole.frames[index].float()).abs().mean() < 3
+    assert part.total_frames == whole.total_frames  # the video's, not the part's
+    with pytest.raises(VideoDecodeError, match=r"the span 5-6 s lies outside the video \(1.6 s\)"):
+        read_video(clips[ext], num_frames=4, decoder=decoder, span=(5.0, 6.0))

@@ -15,7 +15,14 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from videollm.bench.choice import choice_prompt
-from videollm.bench.features import extract_features, locate_videos, read_features
+from videollm.bench.features import (
+    clips_of,
+    extract_features,
+    feature_id,
+    item_span,
+    locate_videos,
+    read_features,
+)
 from videollm.config_loader import from_dict
 from videollm.data.tokenize import VIDEO_PLACEHOLDER
 from videollm.eval.endpoint import EndpointConfig, answer_with_endpoint
@@ -33,7 +40,8 @@ def asks_of(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One question to put to the model per item, two for a consistency pair.
 
     Returns:
-        ``{"id", "video", "prompt"}`` dicts, ``prompt`` a one-turn conversation with the video
+        ``{"id", "video", "features", "prompt"}`` dicts (with ``start``/``end`` for a question
+        about part of the video), ``prompt`` a one-turn conversation with the video
         placeholder, as :func:`videollm.eval.evaluate.questions_of` makes them.
     """
     asks = []
@@ -41,15 +49,17 @@ def asks_of(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         text = item["question"]
         if "options" in item:
             text = choice_prompt(text, item["options"])
-        asks.append(_ask(item["id"], item["video"], text))
+        asks.append(_ask(item["id"], item, text))
         if "question2" in item:
-            asks.append(_ask(item["id"] + SECOND, item["video"], item["question2"]))
+            asks.append(_ask(item["id"] + SECOND, item, item["question2"]))
     return asks
 
 
-def _ask(ask_id: str, video: str, text: str) -> dict[str, Any]:
+def _ask(ask_id: str, item: dict[str, Any], text: str) -> dict[str, Any]:
     prompt = [{"from": "human", "value": f"{VIDEO_PLACEHOLDER}\n{text}"}]
-    return {"id": ask_id, "video": video, "prompt": prompt}
+    ask = {"id": ask_id, "video": item["video"], "features": feature_id(item), "prompt": prompt}
+    span = item_span(item)
+    return ask if span is None else ask | {"start": span[0], "end": span[1]}
 
 
 def rows_of(items: Sequence[dict[str, Any]], preds: dict[str, str]) -> list[dict[str, Any]]:
@@ -101,15 +111,19 @@ class CheckpointAnswerer:
             Answers by ask id, and the videos that could not be decoded (``failures.jsonl``
             rows). Questions about those, or about videos not there, are left unanswered.
         """
-        needed = {a["video"] for a in asks}
-        get = extract_features if self.extract else read_features
-        feats = get(videos_uri, needed, self.extract_cfg, self.features_root)
-        todo = [a for a in asks if feats.has(a["video"])]
+        needed = {a["features"] for a in asks}
+        if self.extract:
+            clips = clips_of(asks)
+            feats = extract_features(videos_uri, needed, self.extract_cfg, self.features_root,
+                                     clips)  # fmt: skip
+        else:
+            feats = read_features(videos_uri, needed, self.extract_cfg, self.features_root)
+        todo = [a for a in asks if feats.has(a["features"])]
         preds: dict[str, str] = {}
         bar = tqdm(total=len(todo), desc="answer", unit="question")
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start : start + self.batch_size]
-            tensors = [load_features(feature_path(feats.folder, a["video"]))[0] for a in batch]
+            tensors = [load_features(feature_path(feats.folder, a["features"]))[0] for a in batch]
             answers = generate_answers(
                 self.model, [a["prompt"] for a in batch], tensors, self.generation
             )
@@ -135,7 +149,15 @@ class EndpointAnswerer:
         self, asks: Sequence[dict[str, Any]], videos_uri: str
     ) -> tuple[dict[str, str], list[dict[str, Any]]]:
         """Answer ``asks`` whose videos are in ``videos_uri`` (no failures: a refused video
-        fails the run, as in ``videollm evaluate --endpoint``)."""
+        fails the run, as in ``videollm evaluate --endpoint``).
+
+        The OpenAI API has no way to say "from second 3 to 9": a question about part of a
+        video is sent with the whole video, and a warning says how many were.
+        """
+        parts = sum(1 for a in asks if "start" in a)
+        if parts:
+            logger.warning("%d question(s) are about part of a video (start/end); the endpoint "
+                           "is sent the whole video", parts)  # fmt: skip
         _, videos = locate_videos(videos_uri, {a["video"] for a in asks})
         todo = [a for a in asks if a["video"] in videos]
         answers = answer_with_endpoint(todo, videos, self.endpoint, self.generation)

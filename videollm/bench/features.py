@@ -5,6 +5,9 @@ videos folder and the extraction settings that shape a feature file (:func:`feat
 So a second model with the same encoder, a re-run, or the ``benchmark`` pipeline's scoring
 tasks after its extract task, extract nothing.
 
+A question about part of a video (MVBench's ``start``/``end``) is answered from that clip's
+features, ``<video>@<start>-<end>`` (:func:`feature_id`), sampled from that part alone.
+
 Two ways in: :func:`extract_features` extracts what is missing (``videollm benchmark``, the
 pipeline's extract task), and :func:`read_features` only reads what an extract task made
 (the pipeline's scoring tasks: no encoder, no lock, so two models score at once).
@@ -21,12 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from videollm.data.records import video_ref_to_id
+from videollm.errors import ConfigError
 from videollm.features.extract import extract
 from videollm.features.extract_config import ExtractConfig
 from videollm.features.store import FAILURES_NAME, feature_path, read_jsonl
 from videollm.storage import join
 from videollm.storage.staging import stage_in, stage_out
 from videollm.video.paths import list_videos
+from videollm.video.sampling import Span
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +50,23 @@ def features_key(videos_uri: str, cfg: ExtractConfig) -> str:
         {"videos": videos_uri, **feature_settings(cfg)}, sort_keys=True, default=str
     )
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def item_span(item: dict[str, Any]) -> Span | None:
+    """The part of its video an item asks about (seconds), or None for the whole video."""
+    start, end = item.get("start"), item.get("end")
+    return None if start is None or end is None else (float(start), float(end))
+
+
+def feature_id(item: dict[str, Any]) -> str:
+    """The features an item is answered from: its video's, or its clip's."""
+    span = item_span(item)
+    return item["video"] if span is None else f"{item['video']}@{span[0]:g}-{span[1]:g}"
+
+
+def clips_of(items: Collection[dict[str, Any]]) -> dict[str, tuple[str, Span]]:
+    """Clip id → (video id, span) for the items that ask about part of a video."""
+    return {feature_id(it): (it["video"], span) for it in items if (span := item_span(it))}
 
 
 @dataclass
@@ -78,19 +100,33 @@ def locate_videos(videos_uri: str, needed: Collection[str]) -> tuple[Path, dict[
 
 
 def extract_features(
-    videos_uri: str, needed: Collection[str], cfg: ExtractConfig, features_root: str
+    videos_uri: str,
+    needed: Collection[str],
+    cfg: ExtractConfig,
+    features_root: str,
+    clips: dict[str, tuple[str, Span]] | None = None,
 ) -> BenchFeatures:
-    """Extract the needed videos' features into ``features_root/<key>``, skipping done ones.
+    """Extract the needed features into ``features_root/<key>``, skipping done ones.
+
+    Args:
+        videos_uri: The benchmark's videos folder or prefix.
+        needed: Feature ids (:func:`feature_id`): video ids, and clip ids found in ``clips``.
+        cfg: The model's extraction settings.
+        features_root: Folder or prefix of the keyed feature folders.
+        clips: Clip id → (video id, span) (:func:`clips_of`).
 
     Raises:
         OutputLockedError: Another process on this machine is writing that folder.
     """
-    videos_dir, videos = locate_videos(videos_uri, needed)
+    clips = {c: clip for c, clip in (clips or {}).items() if c in needed}
+    videos_dir, videos = locate_videos(videos_uri, {clips.get(v, (v,))[0] for v in needed})
+    plain = {v for v in needed if v not in clips and v in videos}
+    clips = {c: clip for c, clip in clips.items() if clip[0] in videos}
     target = join(features_root, features_key(videos_uri, cfg))
-    if not videos:
+    if not plain and not clips:
         return BenchFeatures(stage_in(target))
     with stage_out(target) as local:
-        result = extract(videos_dir, local, cfg, only=set(videos))
+        result = extract(videos_dir, local, cfg, only=plain, clips=clips)
     if result.failures:
         logger.warning("%d benchmark video(s) failed to decode", len(result.failures))
     return BenchFeatures(local, list(result.failures))
@@ -99,7 +135,12 @@ def extract_features(
 def read_features(
     videos_uri: str, needed: Collection[str], cfg: ExtractConfig, features_root: str
 ) -> BenchFeatures:
-    """The needed videos' features as an extract task left them; nothing is extracted."""
+    """The needed videos' features as an extract task left them; nothing is extracted.
+
+    Raises:
+        ConfigError: None of them is there, nor listed as failed: no extract task ran with
+            these settings (the message names the folder and the settings).
+    """
     wanted = set(needed)
     uri = join(features_root, features_key(videos_uri, cfg))
     local = stage_in(uri, keep=lambda rel: Path(rel).stem in wanted or rel == FAILURES_NAME)
@@ -109,10 +150,14 @@ def read_features(
     ] if failures_file.is_file() else []  # fmt: skip
     found = BenchFeatures(local, failures)
     failed = {f.get("video_id") for f in failures}
-    _warn_missing(
-        {v for v in wanted if not found.has(v) and v not in failed},
-        f"without features in {uri} (was the extract task run for these settings?)",
-    )
+    missing = {v for v in wanted if not found.has(v) and v not in failed}
+    if wanted and missing == wanted:
+        raise ConfigError(
+            f"no features of {videos_uri} under {uri}: no extract task ran with these "
+            f"settings {feature_settings(cfg)} (the benchmark pipeline's extract_benchmark, "
+            "or a suite with extract: true)"
+        )
+    _warn_missing(missing, f"without features in {uri}")
     return found
 
 

@@ -10,7 +10,8 @@ Each benchmark has one headline metric, the number papers report for it:
   criterion's own score.
 
 A suite's score is the mean of its benchmarks' headline metrics on a 0–1 scale (a 0–5 score
-is divided by 5), so ``videollm select --metric bench/<suite>/score`` can rank checkpoints.
+is divided by 5), so ``videollm select --metric bench/<suite>/score`` can rank checkpoints;
+a suite one of whose benchmarks got no value has no score.
 """
 
 from __future__ import annotations
@@ -123,6 +124,13 @@ def headline(spec: BenchmarkSpec) -> str:
 
 
 def suite_score(results: Sequence[BenchmarkResult]) -> float:
-    """Mean of the benchmarks' headline metrics on a 0–1 scale (NaN ones left out)."""
-    values = [r.unit_value for r in results if r.value == r.value]
-    return sum(values) / len(values) if values else float("nan")
+    """Mean of the benchmarks' headline metrics on a 0–1 scale; NaN unless every benchmark
+    has one (a mean over the benchmarks that happened to get a value, say MVBench alone while
+    the judge was down, would rank models on something else than the suite)."""
+    values = [r.unit_value for r in results]
+    if not values or any(v != v for v in values):
+        missing = [r.name for r in results if r.value != r.value]
+        if missing:
+            logger.warning("no suite score: %s got no value", ", ".join(missing))
+        return float("nan")
+    return sum(values) / len(values)

@@ -138,7 +138,9 @@ def _beside(suite_uri: str, relative: str) -> str:
     """``relative`` resolved against the folder (or prefix) that holds the suite file."""
     if is_remote(suite_uri):
         return join(suite_uri.rsplit("/", 1)[0], relative)
-    return str(Path(suite_uri).parent / relative)
+    # Absolute: the videos folder is part of the features' key, and "videos" in two projects
+    # must not name one cache folder.
+    return str((Path(suite_uri).parent / relative).resolve())
 
 
 def check_config(cfg: BenchConfig) -> None:
@@ -152,11 +154,13 @@ def check_config(cfg: BenchConfig) -> None:
     from videollm.bench.formats import BENCH_FORMATS
     from videollm.eval.judge_prompts import CRITERIA
 
-    sources = [s for s in (cfg.checkpoint, cfg.model_uri, cfg.endpoint.url) if s]
+    given = {"checkpoint": cfg.checkpoint, "model_uri": cfg.model_uri, "endpoint.url":
+             cfg.endpoint.url}  # fmt: skip
+    sources = [f"{k}={v}" for k, v in given.items() if v]
     if len(sources) != 1:
         raise ConfigError(
             "give exactly one model to score: --checkpoint DIR, --model-uri models:/NAME@ALIAS "
-            f"or --endpoint URL (got {len(sources)})"
+            f"or --endpoint URL (got {', '.join(sources) or 'none'})"
         )
     if cfg.model_uri and not cfg.model_uri.startswith("models:/"):
         raise ConfigError(f"model_uri: {cfg.model_uri!r} must look like models:/NAME@ALIAS")
@@ -177,6 +181,12 @@ def check_config(cfg: BenchConfig) -> None:
             )
         if spec.name in seen:
             raise ConfigError(f"{where}.name: {spec.name!r} appears twice in the suite")
+        if spec.name == cfg.name:
+            # bench/<name>/score would be both the suite's score and this benchmark's.
+            raise ConfigError(
+                f"{where}.name: {spec.name!r} is also the suite's name; rename one (the suite "
+                "takes its file's name unless `name:` is set)"
+            )
         seen.add(spec.name)
         fmt = BENCH_FORMATS.get(spec.format)
         if fmt is None:

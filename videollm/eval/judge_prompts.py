@@ -1,9 +1,11 @@
 """Prompts for the LLM judge, following Video-ChatGPT's quantitative evaluation protocol.
 
-The wording is ours; the structure and the reply formats are Video-ChatGPT's
+The structure and the reply formats are Video-ChatGPT's
 (``quantitative_evaluation/evaluate_benchmark_*.py`` and ``evaluate_activitynet_qa.py``):
 each generative criterion asks for ``{'score': <0-5>}`` and QA asks for
-``{'pred': 'yes'|'no', 'score': <0-5>}``, so scores are comparable with published numbers.
+``{'pred': 'yes'|'no', 'score': <0-5>}``, on the same 0–5 scale. The wording is ours, and a
+judge's strictness follows its prompt as much as its model, so these scores are comparable
+with each other under one judge model, not with published GPT-3.5 numbers.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,11 @@ from videollm.features.store import (
 from videollm.hub import resolve_model_ref
 from videollm.video.decode import SampledVideo, read_video
 from videollm.video.paths import VIDEO_EXTENSIONS, in_shard, list_videos
+from videollm.video.sampling import Span
+
+#: A video to extract: its id (a feature file's name), its file, and the part of it to sample
+#: (``None``: all of it).
+_Item = tuple[str, Path, Span | None]
 
 __all__ = ["ExtractConfig", "ExtractResult", "extract", "features_for_video"]
 
@@ -90,12 +95,13 @@ class _Decoded:
     video: SampledVideo | None = None
     sha256: str = ""
     error: str | None = None
+    span: Span | None = None
 
 
 class _DecodeDataset(Dataset):
     """Decodes one video per item; errors come back as items so a batch never fails."""
 
-    def __init__(self, items: list[tuple[str, Path]], cfg: ExtractConfig, threads: int) -> None:
+    def __init__(self, items: list[_Item], cfg: ExtractConfig, threads: int) -> None:
         self.items = items
         self.num_frames = cfg.num_frames
         self.resize_shortest = cfg.resize_shortest
@@ -106,12 +112,12 @@ class _DecodeDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> _Decoded:
-        vid, path = self.items[index]
+        vid, path, span = self.items[index]
         try:
             video = read_video(
-                path, self.num_frames, self.resize_shortest, self.threads, self.decoder
+                path, self.num_frames, self.resize_shortest, self.threads, self.decoder, span
             )
-            return _Decoded(vid, str(path), video, file_sha256(path))
+            return _Decoded(vid, str(path), video, file_sha256(path), span=span)
         except VideoDecodeError as err:
             return _Decoded(vid, str(path), error=str(err))
         except OSError as err:  # e.g. the file vanished between decode and hashing
@@ -166,19 +172,17 @@ def _absolute_if_local(ref: str, cwd: str) -> str:
         return ref
 
 
-def _plan(
-    pairs: list[tuple[str, Path]], out: Path, cfg: ExtractConfig
-) -> tuple[list[tuple[str, Path]], int]:
+def _plan(items: list[_Item], out: Path, cfg: ExtractConfig) -> tuple[list[_Item], int]:
     """Split videos into to-do and already-done; add missing manifest lines for done ones."""
     manifest = out / MANIFEST_NAME
     listed = {rec.get("video_id") for rec in read_jsonl(manifest)}
-    todo: list[tuple[str, Path]] = []
+    todo: list[_Item] = []
     skipped = 0
-    for vid, path in pairs:
+    for vid, path, span in items:
         fpath = feature_path(out, vid)
         meta = _check_existing(fpath, cfg) if fpath.exists() else None
         if meta is None:
-            todo.append((vid, path))
+            todo.append((vid, path, span))
             continue
         skipped += 1
         if vid not in listed:
@@ -210,6 +214,7 @@ def extract(
     on_saved: Callable[[Path], None] | None = None,
     shard: tuple[int, int] | None = None,
     only: Collection[str] | None = None,
+    clips: Mapping[str, tuple[str, Span]] | None = None,
 ) -> ExtractResult:
     """Extract features of every video under ``videos`` into ``out_dir``.
 
@@ -221,13 +226,15 @@ def extract(
             (e.g. to upload it at once, so an interrupted remote run loses nothing finished).
         shard: ``(index, count)``: only this shard's videos (see :func:`in_shard`).
         only: Only the videos with these ids (a benchmark's sample of a folder).
+        clips: Parts of videos to extract as well, each into its own feature file: clip id →
+            (video id, ``(start, end)`` in seconds), e.g. MVBench's questions about a segment.
 
     Returns:
         Counts, failures and throughput. ``failed > 0`` means some videos were unusable.
 
     Raises:
-        ConfigError: ``out_dir`` holds features made with different settings, or
-            ``videos`` holds no video or two videos with one id.
+        ConfigError: ``out_dir`` holds features made with different settings, ``videos``
+            holds no video or two videos with one id, or a clip's video is not there.
         FileNotFoundError: ``videos`` does not exist.
     """
     start = time.perf_counter()
@@ -239,14 +246,10 @@ def extract(
     pairs = list_videos(videos)
     if not pairs and shard is None:  # a shard may be empty: the hash gave it no video
         raise ConfigError(f"videos: no videos found under {videos} ({_EXTENSIONS})")
-    if shard is not None:
-        pairs = [(vid, path) for vid, path in pairs if in_shard(vid, *shard)]
-    if only is not None:
-        wanted = set(only)
-        pairs = [(vid, path) for vid, path in pairs if vid in wanted]
+    items = _items(pairs, shard, only, clips or {})
     out.mkdir(parents=True, exist_ok=True)
     repair_manifest(out)
-    todo, skipped = _plan(pairs, out, cfg)
+    todo, skipped = _plan(items, out, cfg)
     result = ExtractResult(skipped=skipped)
     # Failed videos are retried on every run, so the file describes the latest run only.
     (out / FAILURES_NAME).write_text("")
@@ -267,8 +270,29 @@ def extract(
     return result
 
 
+def _items(
+    pairs: list[tuple[str, Path]],
+    shard: tuple[int, int] | None,
+    only: Collection[str] | None,
+    clips: Mapping[str, tuple[str, Span]],
+) -> list[_Item]:
+    """The videos (of the shard, of ``only``) and the clips to extract."""
+    files = dict(pairs)
+    if shard is not None:
+        pairs = [(vid, path) for vid, path in pairs if in_shard(vid, *shard)]
+    if only is not None:
+        wanted = set(only)
+        pairs = [(vid, path) for vid, path in pairs if vid in wanted]
+    items: list[_Item] = [(vid, path, None) for vid, path in pairs]
+    for clip, (vid, span) in clips.items():
+        if vid not in files:
+            raise ConfigError(f"clip {clip}: video {vid!r} is not among the videos")
+        items.append((clip, files[vid], span))
+    return items
+
+
 def _run(
-    todo: list[tuple[str, Path]],
+    todo: list[_Item],
     out: Path,
     cfg: ExtractConfig,
     result: ExtractResult,
@@ -318,6 +342,8 @@ def _run(
 def _save(item: _Decoded, feats: torch.Tensor, out: Path, cfg: ExtractConfig) -> Path:
     assert item.video is not None
     meta = feature_metadata(cfg, item.video, item.source, item.sha256)
+    if item.span is not None:
+        meta["span_s"] = json.dumps(list(item.span))  # the part of the source sampled
     path = save_features(feature_path(out, item.video_id), feats, meta)
     frames = len(item.video.indices)
     record = manifest_record(

@@ -21,8 +21,12 @@ _LOWER_IS_BETTER = ("loss", "error", "perplexity", "wer", "cer", "latency", "tim
 
 
 def guess_mode(metric: str) -> Mode:
-    """``min`` for loss/error-like metric names, else ``max``."""
-    name = metric.lower()
+    """``min`` for loss/error-like metric names, else ``max``.
+
+    Only the last part of a ``/``-separated name counts: ``bench/realtime-qa/score`` is a
+    score, whatever its suite is called.
+    """
+    name = metric.lower().rsplit("/", 1)[-1]
     return "min" if any(part in name for part in _LOWER_IS_BETTER) else "max"
 
 

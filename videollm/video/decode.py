@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from videollm.errors import VideoDecodeError
-from videollm.video.sampling import segment_midpoints
+from videollm.video.sampling import Span, segment_midpoints, span_midpoints
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ def read_video(
     resize_shortest: int | None = None,
     decode_threads: int = 0,
     decoder: str = "auto",
+    span: Span | None = None,
 ) -> SampledVideo:
     """Decode ``min(num_frames, total)`` segment-midpoint frames of ``path``.
 
@@ -101,13 +102,15 @@ def read_video(
             run side by side should use 1 so they do not fight over cores.
         decoder: One of :data:`DECODERS`. ``pyav`` alone avoids decord (unmaintained since
             2021) where it misbehaves.
+        span: ``(start, end)`` in seconds: sample only that part of the video
+            (:func:`~videollm.video.sampling.span_midpoints`).
 
     Returns:
         The sampled frames and what is known about the video.
 
     Raises:
-        VideoDecodeError: The file is missing, empty, an image or not a video, or no frame
-            decodes.
+        VideoDecodeError: The file is missing, empty, an image or not a video, no frame
+            decodes, or ``span`` cannot be placed in it.
     """
     p = Path(path)
     if not p.exists():
@@ -123,38 +126,57 @@ def read_video(
     if decoder not in DECODERS:
         raise ValueError(f"decoder: {decoder!r} is not one of {', '.join(DECODERS)}")
     if decoder == "pyav":
-        video = _read_pyav_only(p, num_frames)
+        video = _read_pyav_only(p, num_frames, span)
     elif decoder == "decord":
         try:
-            video = _read_decord(p, num_frames, decode_threads)
+            video = _read_decord(p, num_frames, decode_threads, span)
+        except _SpanError as err:
+            raise VideoDecodeError(str(p), str(err)) from err
         except Exception as err:
             raise VideoDecodeError(str(p), f"decord failed: {_short(err)}") from err
     else:
-        video = _read_any(p, num_frames, decode_threads)
+        video = _read_any(p, num_frames, decode_threads, span)
     if resize_shortest is not None:
         video.frames = resize_shortest_edge(video.frames, resize_shortest)
     return video
 
 
-def _read_pyav_only(p: Path, num_frames: int) -> SampledVideo:
+class _SpanError(ValueError):
+    """The asked-for span cannot be placed in the video: no decoder would do better."""
+
+
+def _indices(total: int, num_frames: int, fps: float, span: Span | None) -> list[int]:
     try:
-        return _read_pyav(p, num_frames)
+        return span_midpoints(total, num_frames, fps, span)
+    except ValueError as err:
+        raise _SpanError(str(err)) from err
+
+
+def _read_pyav_only(p: Path, num_frames: int, span: Span | None) -> SampledVideo:
+    try:
+        return _read_pyav(p, num_frames, span)
     except VideoDecodeError:
         raise
+    except _SpanError as err:
+        raise VideoDecodeError(str(p), str(err)) from err
     except Exception as err:
         raise VideoDecodeError(str(p), f"PyAV failed: {_short(err)}") from err
 
 
-def _read_any(p: Path, num_frames: int, decode_threads: int) -> SampledVideo:
+def _read_any(p: Path, num_frames: int, decode_threads: int, span: Span | None) -> SampledVideo:
     """decord, then PyAV when decord cannot read the file."""
     try:
-        return _read_decord(p, num_frames, decode_threads)
+        return _read_decord(p, num_frames, decode_threads, span)
+    except _SpanError as err:
+        raise VideoDecodeError(str(p), str(err)) from err
     except Exception as decord_err:
         logger.debug("decord could not read %s (%s); trying PyAV", p, decord_err)
         try:
-            return _read_pyav(p, num_frames)
+            return _read_pyav(p, num_frames, span)
         except VideoDecodeError:
             raise
+        except _SpanError as err:
+            raise VideoDecodeError(str(p), str(err)) from err
         except Exception as pyav_err:
             raise VideoDecodeError(
                 str(p),
@@ -215,7 +237,9 @@ def _short(err: BaseException) -> str:
     return (text[0] if text else type(err).__name__)[:300]
 
 
-def _read_decord(path: Path, num_frames: int, threads: int) -> SampledVideo:
+def _read_decord(
+    path: Path, num_frames: int, threads: int, span: Span | None = None
+) -> SampledVideo:
     """Seek-and-grab with decord. Raises anything decord raises."""
     import decord  # imported lazily: it loads its own FFmpeg
 
@@ -227,20 +251,20 @@ def _read_decord(path: Path, num_frames: int, threads: int) -> SampledVideo:
         total = len(reader)
         if total <= 0:
             raise RuntimeError("decord reports 0 frames")
-        indices = segment_midpoints(total, num_frames)
-        frames = torch.from_numpy(reader.get_batch(indices).asnumpy())
         fps = float(reader.get_avg_fps() or 0.0)
         if not (fps > 0 and math.isfinite(fps)):
             # No frame rate in the container (decord then divides by 0): the last frame's end
             # time still gives the duration, which limits such as a maximum length need.
             end = float(reader.get_frame_timestamp(total - 1)[1])
             fps = total / end if end > 0 else 0.0
+        indices = _indices(total, num_frames, fps, span)
+        frames = torch.from_numpy(reader.get_batch(indices).asnumpy())
     finally:
         del reader
     return _sampled(frames, indices, total, fps)
 
 
-def _read_pyav(path: Path, num_frames: int) -> SampledVideo:
+def _read_pyav(path: Path, num_frames: int, span: Span | None = None) -> SampledVideo:
     """Sequential decode with PyAV, keeping the segment-midpoint frames."""
     with av.open(str(path)) as container:
         if not container.streams.video:
@@ -258,7 +282,7 @@ def _read_pyav(path: Path, num_frames: int) -> SampledVideo:
         raise VideoDecodeError(str(path), "no frames could be decoded")
     if not fps and seconds > 0:
         fps = total / seconds  # no frame rate stored: derive it so the duration is known
-    indices = segment_midpoints(total, num_frames)
+    indices = _indices(total, num_frames, fps, span)
     decoded, kept, err = _decode_pass(path, set(indices))
     if len(kept) < len(indices):
         # Truncated: the stream ended (or broke) before the last wanted frame, so ``decoded``
@@ -273,7 +297,7 @@ def _read_pyav(path: Path, num_frames: int) -> SampledVideo:
             err or "stream ended early",
         )
         total = decoded
-        indices = segment_midpoints(total, num_frames)
+        indices = _indices(total, num_frames, fps, span)
         _, kept, err = _decode_pass(path, set(indices))
         if len(kept) < len(indices):
             raise VideoDecodeError(str(path), f"decoding is not repeatable ({err})")

@@ -4,8 +4,10 @@ Field layout per OpenGVLab/Ask-Anything ``video_chat2/mvbench.ipynb`` (``MVBench
 PLLaVA's ``tasks/eval/mvbench/__init__.py`` reads the same files): each ``json/<task>.json``
 is a list of ``{"video", "question", "candidates", "answer"}``, ``answer`` being the text of
 one candidate; tasks cut from longer videos (action sequence/prediction, object interaction,
-action localization, episodic reasoning) add ``start`` and ``end`` in seconds, which are kept
-on the item.
+action localization, episodic reasoning) add ``start`` and ``end`` in seconds. The evaluator
+samples those tasks' frames between them (its ``bound``), so their items keep them and are
+answered from that part of the video; other tasks' items are answered from the whole video,
+as there (a task missing from the table keeps its bounds when it has them).
 
 ``video`` is a file name relative to the task's source folder under the benchmark's
 ``video/`` root, given by the evaluator's table, not by the JSON (``fine_grained_pose.json``
@@ -61,6 +63,13 @@ MVBENCH_VIDEO_FOLDERS: dict[str, str] = {
     "episodic_reasoning": "tvqa/frames_fps3_hq",
     "counterfactual_inference": "clevrer/video_validation",
 }
+
+
+#: Tasks whose frames the published evaluator samples between ``start`` and ``end``.
+MVBENCH_BOUNDED = frozenset(
+    {"action_sequence", "action_prediction", "object_interaction", "action_localization",
+     "episodic_reasoning"}
+)  # fmt: skip
 
 
 def task_files(annotations: str | Path) -> list[Path]:
@@ -134,7 +143,8 @@ def _load_task(path: Path, name: str, folder: str | None) -> list[dict[str, Any]
             "options": options,
             "answer_index": index,
         }
-        for key in ("start", "end"):
+        bounded = task in MVBENCH_BOUNDED or task not in MVBENCH_VIDEO_FOLDERS
+        for key in ("start", "end") if bounded else ():
             if key in obj:
                 row[key] = optional_number(obj, key, path, item)
         out.append(row)
