@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from bench_suite import ColourJudge, colour_videos, write_colour_suite
+from kfp_outputs import task_metrics, task_outputs
 from local_http import serving
 from mlflow import MlflowClient
 
@@ -137,15 +138,6 @@ def test_each_model_scores_from_the_features_its_settings_made(
     )
 
 
-def _outputs(root: Path, task: str) -> dict:
-    [run_dir] = root.iterdir()
-    return json.loads((run_dir / task / "executor_output.json").read_text())
-
-
-def _metrics(root: Path, task: str) -> dict[str, float]:
-    return _outputs(root, task)["artifacts"]["metrics"]["artifacts"][0]["metadata"]
-
-
 @pytest.mark.slow
 def test_the_pipeline_compares_champion_and_challenger_and_select_ranks_by_the_suite(
     tracking, registry, colour_data, tmp_path, capsys
@@ -169,7 +161,7 @@ def test_the_pipeline_compares_champion_and_challenger_and_select_ranks_by_the_s
         "for-loop-1-iteration-0"  # both models extract alike: one extract task
     ]
     n = len(colour_videos(colour_data))
-    assert _metrics(root, "for-loop-1-iteration-0/extract-benchmark")["with_features"] == n
+    assert task_metrics(root, "for-loop-1-iteration-0/extract-benchmark")["with_features"] == n
     assert calls > 0
     # The verdicts are kept across runs, one file per model (the two score at once).
     judged = Path(done.work_uri) / "benchmark-judge"
@@ -177,7 +169,7 @@ def test_the_pipeline_compares_champion_and_challenger_and_select_ranks_by_the_s
         "colours-challenger.jsonl", "colours-champion.jsonl",
     ]  # fmt: skip
 
-    compared = _metrics(root, "compare-benchmarks")
+    compared = task_metrics(root, "compare-benchmarks")
     assert compared["challenger_colours_score"] > compared["champion_colours_score"]
     assert compared["challenger_mc_accuracy"] >= 0.8
     assert compared["challenger_minus_champion"] == pytest.approx(
@@ -186,7 +178,7 @@ def test_the_pipeline_compares_champion_and_challenger_and_select_ranks_by_the_s
     report = (run_dir / "compare-benchmarks" / "report").read_text()
     assert "| benchmark | metric | champion | challenger |" in report
     assert "| msvd | accuracy |" in report
-    comparison = Path(_outputs(root, "compare-benchmarks")["parameterValues"]["Output"])
+    comparison = Path(task_outputs(root, "compare-benchmarks")["parameterValues"]["Output"])
     assert comparison.read_text() == report
 
     # One MLflow run per model; each model's suite score also lands on its training run.

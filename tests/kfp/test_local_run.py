@@ -9,21 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from kfp_outputs import task_metrics, task_outputs
 from mlflow import MlflowClient
 
 from videollm.demo.run import run_demo
 from videollm.errors import EXIT_CONFIG
 
 TASKS = ["plan-shards", "convert", "train", "evaluate", "select", "package"]
-
-
-def _outputs(root: Path, task: str) -> dict:
-    [run_dir] = root.iterdir()
-    return json.loads((run_dir / task / "executor_output.json").read_text())
-
-
-def _metrics(root: Path, task: str) -> dict[str, float]:
-    return _outputs(root, task)["artifacts"]["metrics"]["artifacts"][0]["metadata"]
 
 
 @pytest.mark.slow
@@ -42,14 +34,17 @@ def test_demo_runs_the_finetune_pipeline_end_to_end(tmp_path, monkeypatch):
     assert len(features) == 12 and (Path(summary["records"]) / "train.jsonl").is_file()
 
     for task in TASKS:
-        assert _outputs(root, task)["parameterValues"]["Output"], task
-    shards = [_outputs(root, f"for-loop-1-iteration-{i}/extract") for i in range(2)]
+        assert task_outputs(root, task)["parameterValues"]["Output"], task
+    shards = [task_outputs(root, f"for-loop-1-iteration-{i}/extract") for i in range(2)]
     done = [s["artifacts"]["metrics"]["artifacts"][0]["metadata"]["done"] for s in shards]
     assert sum(done) == 12 and all(n > 0 for n in done)  # 2 shards shared the 12 videos
 
-    assert _metrics(root, "train")["train_final_loss"] < 1.0
-    assert _metrics(root, "evaluate")["exact_match"] >= 0.6
-    assert _metrics(root, "select")["val_exact_match"] == _metrics(root, "evaluate")["exact_match"]
+    assert task_metrics(root, "train")["train_final_loss"] < 1.0
+    assert task_metrics(root, "evaluate")["exact_match"] >= 0.6
+    assert (
+        task_metrics(root, "select")["val_exact_match"]
+        == task_metrics(root, "evaluate")["exact_match"]
+    )
     job = next(root.iterdir()) / "train" / "job"
     assert "torchrun" in job.read_text()  # a local run: no PyTorchJob
 
