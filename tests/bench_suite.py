@@ -112,3 +112,23 @@ class ColourJudge(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+def write_bounded_suite(tmp_path: Path, colour_data, bounds: bool = True) -> Path:
+    """An MVBench ``action_sequence`` task (its items carry ``start``/``end``: 0.2-0.6 s) over
+    the validation videos, laid out as MVBench's ``video/star/Charades_v1_480/``."""
+    folder = tmp_path / "video" / "star" / "Charades_v1_480"
+    folder.mkdir(parents=True)
+    items = []
+    for rel, colour in colour_videos(colour_data):
+        name = Path(rel).name
+        (folder / name).symlink_to(colour_data["videos"] / rel)
+        items.append({"video": name, "question": COLOUR_QUESTION, "candidates": list(COLOURS),
+                      "answer": colour, "start": 0.2, "end": 0.6})  # fmt: skip
+    (tmp_path / "json").mkdir()
+    (tmp_path / "json" / "action_sequence.json").write_text(json.dumps(items))
+    seq = {"name": "seq", "format": "mvbench", "annotations": "json", "videos": "video",
+           "bounds": bounds}  # fmt: skip
+    path = tmp_path / "parts.yaml"
+    path.write_text(yaml.safe_dump({"name": "parts", "benchmarks": [seq]}))
+    return path

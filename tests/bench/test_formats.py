@@ -208,6 +208,14 @@ def test_mvbench_bounds_only_where_the_evaluator_uses_them(tmp_path: Path) -> No
         1.5, 4.0,
     )  # fmt: skip
     assert by_task["my_own_task"]["start"] == 1.5  # a task it does not list keeps its bounds
+    for bad in (
+        {"start": 4, "end": 1.5},
+        {"start": -1, "end": 2},
+        {"start": 0, "end": float("nan")},
+    ):
+        (tmp_path / "action_localization.json").write_text(json.dumps([item | bad]))
+        with pytest.raises(RecordFormatError, match=r"field 'end'.* is not a span of seconds"):
+            load_benchmark("mvbench", tmp_path / "action_localization.json", "mvb")
 
 
 def test_mvbench_one_file_and_video_folders(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
-from bench_suite import COLOURS, ColourJudge, colour_videos, write_colour_suite
+from bench_suite import ColourJudge, colour_videos, write_bounded_suite, write_colour_suite
 from fake_video_endpoint import FakeVideoLLM, endpoint_handler
 from local_http import serving
 
@@ -18,7 +18,6 @@ from videollm.bench.run import run_benchmark
 from videollm.bench.score import BenchmarkResult, suite_score
 from videollm.bench.suite import load_suite
 from videollm.cli.main import main
-from videollm.demo.run import COLOUR_QUESTION
 from videollm.errors import ConfigError
 from videollm.features.store import read_metadata
 from videollm.model.model_config import CheckpointConfig
@@ -155,32 +154,26 @@ def test_a_served_model_is_benchmarked_through_its_endpoint(colour_data, tmp_pat
 def test_a_question_about_part_of_a_video_is_answered_from_that_part(
     checkpoints, colour_data, tmp_path
 ) -> None:
-    # MVBench's action_sequence videos live in star/Charades_v1_480 and its items carry
-    # start/end, which the published evaluator samples between.
-    root = tmp_path / "video"
-    folder = root / "star" / "Charades_v1_480"
-    folder.mkdir(parents=True)
-    items = []
-    for rel, colour in colour_videos(colour_data):
-        name = Path(rel).name
-        (folder / name).symlink_to(colour_data["videos"] / rel)
-        items.append({"video": name, "question": COLOUR_QUESTION, "candidates": list(COLOURS),
-                      "answer": colour, "start": 0.2, "end": 0.6})  # fmt: skip
-    (tmp_path / "json").mkdir()
-    (tmp_path / "json" / "action_sequence.json").write_text(json.dumps(items))
-    seq = {"name": "seq", "format": "mvbench", "annotations": "json", "videos": "video"}
-    suite = {"name": "parts", "benchmarks": [seq]}
-    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
+    suite = write_bounded_suite(tmp_path, colour_data)
+    n = len(colour_videos(colour_data))
     flags = {"checkpoint": str(checkpoints["trained"]), "out": str(tmp_path / "out"),
              "features_root": str(tmp_path / "f")}  # fmt: skip
-    data = run_benchmark(load_suite(tmp_path / "suite.yaml", flags=flags))
-    assert data["benchmarks"][0]["n"] == len(items) and data["score"] >= 0.8
+    data = run_benchmark(load_suite(suite, flags=flags))
+    assert data["benchmarks"][0]["n"] == n and data["score"] >= 0.8
     [features] = [p for p in (tmp_path / "f").iterdir() if p.is_dir()]
     files = sorted(features.glob("*.safetensors"))
-    assert len(files) == len(items) and all(f.stem.endswith("@0.2-0.6") for f in files)
+    assert len(files) == n and all(f.stem.endswith("@200-600") for f in files)
     meta = read_metadata(files[0])
     # 16 frames at 15 fps: 0.2-0.6 s is frames 3 to 9, 7 frames (8 asked for).
     assert json.loads(meta["span_s"]) == [0.2, 0.6] and meta["frames"] == "7"
+
+    # A copy whose videos are already cut: the whole file is the part.
+    (tmp_path / "cut").mkdir()
+    cut = write_bounded_suite(tmp_path / "cut", colour_data, bounds=False)
+    run_benchmark(load_suite(cut, flags=flags | {"out": str(tmp_path / "out2")}))
+    [features] = [p for p in (tmp_path / "f").iterdir() if p.is_dir() and p != features]
+    assert not [f for f in features.glob("*.safetensors") if "@" in f.stem]
+    assert read_metadata(next(features.glob("*.safetensors")))["frames"] == "8"
 
 
 def test_suite_names_and_paths(colour_data, tmp_path, monkeypatch) -> None:

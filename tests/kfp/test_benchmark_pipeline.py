@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from bench_suite import ColourJudge, colour_videos, write_colour_suite
+from bench_suite import ColourJudge, colour_videos, write_bounded_suite, write_colour_suite
 from kfp_outputs import task_metrics, task_outputs
 from local_http import serving
 from mlflow import MlflowClient
@@ -136,6 +136,39 @@ def test_each_model_scores_from_the_features_its_settings_made(
     assert compared.metrics["challenger_minus_champion"] == pytest.approx(
         compared.metrics["challenger/colours/score"] - compared.metrics["champion/colours/score"]
     )
+
+
+def test_the_extract_and_scoring_tasks_agree_on_clip_features(tracking, colour_data, tmp_path):
+    # MVBench's cut tasks: the extract task makes one clip per question, the scoring task
+    # finds each by the same id.
+    suite = str(write_bounded_suite(tmp_path, colour_data))
+    plan = plan_benchmark(suite, [], MODELS)
+    work = str(tmp_path / "work")
+    roots = [benchmark_features_root(work)]
+    n = len(colour_videos(colour_data))
+    [settings] = plan.settings
+    made = extract_benchmark(suite, [], _through_kfp(settings), roots[0])
+    assert made.metrics == {"videos": n, "with_features": n, "failed": 0}
+    [folder] = Path(roots[0]).iterdir()
+    assert all(f.stem.endswith("@200-600") for f in folder.glob("*.safetensors"))
+    done = score_model(suite, [], plan.models["challenger"], "challenger", roots, work, "r2")
+    assert done.metrics["bench/seq/count"] == n and done.metrics["bench/parts/score"] >= 0.8
+
+
+def test_a_model_scored_again_in_a_later_run_costs_no_judge_call(tracking, colour_data, tmp_path):
+    work = str(tmp_path / "work")
+    roots = [benchmark_features_root(work)]
+    with serving(ColourJudge) as url:
+        suite = str(write_colour_suite(tmp_path, colour_data, judge_url=f"{url}/v1"))
+        [settings] = plan_benchmark(suite, [], MODELS).settings
+        extract_benchmark(suite, [], settings, roots[0])
+        before = ColourJudge.calls
+        first = score_model(suite, [], MODELS["challenger"], "challenger", roots, work, "r1")
+        paid = ColourJudge.calls - before
+        again = score_model(suite, [], MODELS["challenger"], "challenger", roots, work, "r2")
+        assert ColourJudge.calls - before == paid > 0  # the second run asked nothing
+    assert again.metrics == first.metrics and again.uri != first.uri
+    assert (Path(work) / "benchmark-judge" / "colours-challenger.jsonl").is_file()
 
 
 @pytest.mark.slow

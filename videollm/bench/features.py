@@ -6,7 +6,7 @@ So a second model with the same encoder, a re-run, or the ``benchmark`` pipeline
 tasks after its extract task, extract nothing.
 
 A question about part of a video (MVBench's ``start``/``end``) is answered from that clip's
-features, ``<video>@<start>-<end>`` (:func:`feature_id`), sampled from that part alone.
+features, ``<video>@<start ms>-<end ms>`` (:func:`feature_id`), sampled from that part alone.
 
 Two ways in: :func:`extract_features` extracts what is missing (``videollm benchmark``, the
 pipeline's extract task), and :func:`read_features` only reads what an extract task made
@@ -27,7 +27,7 @@ from videollm.data.records import video_ref_to_id
 from videollm.errors import ConfigError
 from videollm.features.extract import extract
 from videollm.features.extract_config import ExtractConfig
-from videollm.features.store import FAILURES_NAME, feature_path, read_jsonl
+from videollm.features.store import FAILURES_NAME, MANIFEST_NAME, feature_path, read_jsonl
 from videollm.storage import join
 from videollm.storage.staging import stage_in, stage_out
 from videollm.video.paths import list_videos
@@ -59,9 +59,13 @@ def item_span(item: dict[str, Any]) -> Span | None:
 
 
 def feature_id(item: dict[str, Any]) -> str:
-    """The features an item is answered from: its video's, or its clip's."""
+    """The features an item is answered from: its video's, or its clip's,
+    ``<video>@<start ms>-<end ms>`` (whole milliseconds: exact, and safe in file names and
+    S3 keys)."""
     span = item_span(item)
-    return item["video"] if span is None else f"{item['video']}@{span[0]:g}-{span[1]:g}"
+    if span is None:
+        return item["video"]
+    return f"{item['video']}@{round(span[0] * 1000)}-{round(span[1] * 1000)}"
 
 
 def clips_of(items: Collection[dict[str, Any]]) -> dict[str, tuple[str, Span]]:
@@ -138,12 +142,13 @@ def read_features(
     """The needed videos' features as an extract task left them; nothing is extracted.
 
     Raises:
-        ConfigError: None of them is there, nor listed as failed: no extract task ran with
-            these settings (the message names the folder and the settings).
+        ConfigError: No extract task ran with these settings: the folder holds neither a
+            manifest nor a failures list (the message names the folder and the settings).
     """
     wanted = set(needed)
     uri = join(features_root, features_key(videos_uri, cfg))
-    local = stage_in(uri, keep=lambda rel: Path(rel).stem in wanted or rel == FAILURES_NAME)
+    kept = (FAILURES_NAME, MANIFEST_NAME)
+    local = stage_in(uri, keep=lambda rel: Path(rel).stem in wanted or rel in kept)
     failures_file = local / FAILURES_NAME
     failures = [
         f for f in read_jsonl(failures_file) if f.get("video_id") in wanted
@@ -151,7 +156,7 @@ def read_features(
     found = BenchFeatures(local, failures)
     failed = {f.get("video_id") for f in failures}
     missing = {v for v in wanted if not found.has(v) and v not in failed}
-    if wanted and missing == wanted:
+    if wanted and not (local / MANIFEST_NAME).is_file() and not failures_file.is_file():
         raise ConfigError(
             f"no features of {videos_uri} under {uri}: no extract task ran with these "
             f"settings {feature_settings(cfg)} (the benchmark pipeline's extract_benchmark, "

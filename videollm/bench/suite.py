@@ -45,6 +45,10 @@ class BenchmarkSpec:
         videos: Folder (or ``s3://`` prefix) of the benchmark's videos.
         limit: Score at most this many questions (0 = all): the first ``limit`` of the file.
         criteria: Judge criteria instead of the format's (e.g. ``[correctness]`` alone).
+        bounds: Answer a question that gives ``start``/``end`` (MVBench's cut tasks) from
+            that part of its video, as the published evaluator samples it; ``false`` for a
+            copy whose videos are already cut to those parts (lmms-eval's ``*_segment``
+            folders), where the whole file is the part.
     """
 
     name: str = ""
@@ -54,6 +58,7 @@ class BenchmarkSpec:
     videos: str = ""
     limit: int = 0
     criteria: list[str] = field(default_factory=list)
+    bounds: bool = True
 
 
 @dataclass
@@ -231,4 +236,6 @@ def benchmark_items(spec: BenchmarkSpec) -> list[dict]:
 
     answers = stage_in(spec.answers) if spec.answers else None
     items = load_benchmark(spec.format, stage_in(spec.annotations), spec.name, answers=answers)
+    if not spec.bounds:
+        items = [{k: v for k, v in it.items() if k not in ("start", "end")} for it in items]
     return items[: spec.limit] if spec.limit else items

@@ -142,7 +142,7 @@ def read_video(
 
 
 class _SpanError(ValueError):
-    """The asked-for span cannot be placed in the video: no decoder would do better."""
+    """The asked-for span cannot be placed in the video (told apart from a decoder failure)."""
 
 
 def _indices(total: int, num_frames: int, fps: float, span: Span | None) -> list[int]:
@@ -167,9 +167,8 @@ def _read_any(p: Path, num_frames: int, decode_threads: int, span: Span | None) 
     """decord, then PyAV when decord cannot read the file."""
     try:
         return _read_decord(p, num_frames, decode_threads, span)
-    except _SpanError as err:
-        raise VideoDecodeError(str(p), str(err)) from err
     except Exception as decord_err:
+        # A span error too: decord may know no frame rate where PyAV reads one.
         logger.debug("decord could not read %s (%s); trying PyAV", p, decord_err)
         try:
             return _read_pyav(p, num_frames, span)

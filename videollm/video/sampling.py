@@ -7,6 +7,8 @@ frame ranges (Breakfast) must use the same mapping so answers point at feature p
 
 from __future__ import annotations
 
+import math
+
 #: A part of a video, ``(start, end)`` in seconds.
 Span = tuple[float, float]
 
@@ -53,6 +55,8 @@ def span_midpoints(
     if span is None:
         return segment_midpoints(total_frames, num_frames)
     start, end = span
+    if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end):
+        raise ValueError(f"{start!r} to {end!r} is not a span of seconds (0 <= start <= end)")
     if not fps > 0:
         raise ValueError(f"the video has no frame rate, so the span {start:g}-{end:g} s "
                          "cannot be placed")  # fmt: skip

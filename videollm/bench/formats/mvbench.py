@@ -22,6 +22,7 @@ ids from ``video`` alone. A task missing from the table keeps its bare ``video``
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -147,8 +148,18 @@ def _load_task(path: Path, name: str, folder: str | None) -> list[dict[str, Any]
         for key in ("start", "end") if bounded else ():
             if key in obj:
                 row[key] = optional_number(obj, key, path, item)
+        _check_span(row, path, item)
         out.append(row)
     return out
+
+
+def _check_span(row: dict[str, Any], path: Path, item: JsonItem) -> None:
+    start, end = row.get("start"), row.get("end")
+    if start is None or end is None:
+        return
+    if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end):
+        raise fail(path, item, f"{start!r} to {end!r} is not a span of seconds "
+                   "(0 <= start <= end)", "end")  # fmt: skip
 
 
 def load_mvbench(
