@@ -22,7 +22,6 @@ from videollm.kfp.bench_tasks import (
     plan_benchmark,
     score_model,
 )
-from videollm.kfp.runner import run_local
 from videollm.kfp.work_dirs import benchmark_features_root
 from videollm.model.model_config import CONFIG_FILE
 from videollm.steps import run_train, training_run_of
@@ -182,13 +181,19 @@ def test_the_pipeline_compares_champion_and_challenger_and_select_ranks_by_the_s
             "challenger_uri": MODELS["challenger"],
             "champion_uri": MODELS["champion"],
             # The judge named in the suite is replaced, as on a cluster with a vLLM judge.
-            "suite_overrides": [f"judge.url={url}/v1"],
+            "suite_overrides": json.dumps([f"judge.url={url}/v1"]),
             "experiment": "benchmarks",  # the training runs are in EXPERIMENT
             "eval_gpus": "0",
         }
-        done = run_local("benchmark", params, tmp_path / "run")
+        argv = ["pipeline", "run", "--local", "--pipeline", "benchmark"]
+        argv += ["--out", str(tmp_path / "run")]
+        assert main([*argv, *(f"--param={k}={v}" for k, v in params.items())]) == 0
         calls = ColourJudge.calls
-    root = done.pipeline_root
+    printed = capsys.readouterr().out
+    root = tmp_path / "run" / "kfp"
+    # It registers nothing: the summary lists its reports, not the registry's champion.
+    assert "report:" in printed and "compare-benchmarks/report" in printed
+    assert "champion:" not in printed
     run_dir = next(root.iterdir())
     assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith("for-loop")) == [
         "for-loop-1-iteration-0"  # both models extract alike: one extract task
@@ -197,7 +202,7 @@ def test_the_pipeline_compares_champion_and_challenger_and_select_ranks_by_the_s
     assert task_metrics(root, "for-loop-1-iteration-0/extract-benchmark")["with_features"] == n
     assert calls > 0
     # The verdicts are kept across runs, one file per model (the two score at once).
-    judged = Path(done.work_uri) / "benchmark-judge"
+    judged = tmp_path / "run" / "work" / "benchmark-judge"
     assert sorted(p.name for p in judged.iterdir()) == [
         "colours-challenger.jsonl", "colours-champion.jsonl",
     ]  # fmt: skip

@@ -33,12 +33,17 @@ def _run(args: argparse.Namespace) -> int:
 
     if not args.local:
         raise VideoLLMError("only --local runs here; use `videollm pipeline submit` for KFP")
-    params = parse_params(get_pipeline(args.pipeline), args.param)
+    pipeline = get_pipeline(args.pipeline)
+    params = parse_params(pipeline, args.param)
     done = run_local(args.pipeline, params, args.out)
     print(f"pipeline {args.pipeline} succeeded")
     print(f"  task outputs:  {done.pipeline_root}")
     print(f"  run data:      {done.work_uri}")
     print(f"  MLflow:        {done.tracking_uri}")
+    if "registered_model_name" not in (pipeline.component_spec.inputs or {}):
+        for report in done.reports():  # a pipeline that registers nothing: what it reported
+            print(f"  report:        {report}")
+        return 0
     champion = champion_summary(params.get("registered_model_name", "videollm"))
     if champion:
         print(f"  MLflow run:    {champion['run_name']} ({champion['run_id']})")

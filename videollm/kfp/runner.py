@@ -118,6 +118,10 @@ class LocalRun:
     work_uri: str
     tracking_uri: str
 
+    def reports(self) -> list[Path]:
+        """The Markdown reports of the run's top-level tasks (``<run>/<task>/report``)."""
+        return sorted(self.pipeline_root.glob("*/*/report"))
+
 
 def run_local(name: str, params: dict[str, Any], out: str | Path) -> LocalRun:
     """Run a pipeline on this machine with ``kfp.local``'s SubprocessRunner.
