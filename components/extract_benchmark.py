@@ -39,11 +39,9 @@ def extract_benchmark(
     """
     from videollm.kfp.bench_tasks import extract_benchmark
     from videollm.kfp.task_io import init_task, log_metrics
-    from videollm.kfp.work_dirs import benchmark_features_root
 
     init_task(experiment, platform_config, platform_secret)
-    root = benchmark_features_root(work_uri)
-    result = extract_benchmark(suite_uri, suite_overrides, settings, root)
+    result = extract_benchmark(suite_uri, suite_overrides, settings, work_uri)
     with open(report.path, "w") as f:
         f.write(result.report)
     log_metrics(metrics, result)

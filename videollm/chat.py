@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from videollm.config_loader import from_dict
 from videollm.errors import ConfigError
 from videollm.eval.generate import GenerationArgs, generate_answers
-from videollm.features.extract import ExtractConfig, features_for_video
+from videollm.features.extract import features_for_video
 from videollm.model.video_llm import VideoLLM
 
 
@@ -41,7 +40,7 @@ def chat(
     if not question or not question.strip():
         raise ConfigError("question: required and must not be empty")
     model = model or VideoLLM.from_checkpoint(checkpoint, device=device)
-    extract_cfg = from_dict(ExtractConfig, dict(model.checkpoint_config.extract))
+    extract_cfg = model.checkpoint_config.extract_config()
     extract_cfg.device = str(next(model.projector.parameters()).device)
     features, _ = features_for_video(Path(video), extract_cfg)
     turns = list(history or [])

@@ -113,7 +113,7 @@ def test_each_model_scores_from_the_features_its_settings_made(
     assert sorted(s["num_frames"] for s in plan.settings) == [4, 8]
     n = len(colour_videos(colour_data))
     for settings in plan.settings:
-        made = extract_benchmark(suite, [], _through_kfp(settings), roots[0])
+        made = extract_benchmark(suite, [], _through_kfp(settings), work)
         assert made.metrics == {"videos": n, "with_features": n, "failed": 0}
     assert len(list(Path(roots[0]).iterdir())) == 2  # one features folder per settings
     results = {}
@@ -146,7 +146,7 @@ def test_the_extract_and_scoring_tasks_agree_on_clip_features(tracking, colour_d
     roots = [benchmark_features_root(work)]
     n = len(colour_videos(colour_data))
     [settings] = plan.settings
-    made = extract_benchmark(suite, [], _through_kfp(settings), roots[0])
+    made = extract_benchmark(suite, [], _through_kfp(settings), work)
     assert made.metrics == {"videos": n, "with_features": n, "failed": 0}
     [folder] = Path(roots[0]).iterdir()
     assert all(f.stem.endswith("@200-600") for f in folder.glob("*.safetensors"))
@@ -160,7 +160,7 @@ def test_a_model_scored_again_in_a_later_run_costs_no_judge_call(tracking, colou
     with serving(ColourJudge) as url:
         suite = str(write_colour_suite(tmp_path, colour_data, judge_url=f"{url}/v1"))
         [settings] = plan_benchmark(suite, [], MODELS).settings
-        extract_benchmark(suite, [], settings, roots[0])
+        extract_benchmark(suite, [], settings, work)
         before = ColourJudge.calls
         first = score_model(suite, [], MODELS["challenger"], "challenger", roots, work, "r1")
         paid = ColourJudge.calls - before

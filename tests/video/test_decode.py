@@ -172,8 +172,8 @@ def test_a_span_decord_cannot_place_is_tried_with_pyav(
     clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # decord may know no frame rate (it then reports 0) where PyAV reads one.
-    def no_rate(*args: object) -> None:
-        raise decode._SpanError("the video has no frame rate")
+    def no_rate(path: Path, *args: object) -> None:
+        raise VideoDecodeError(str(path), "the video has no frame rate")
 
     monkeypatch.setattr(decode, "_read_decord", no_rate)
     part = read_video(clips["mp4"], num_frames=4, span=(0.6, 1.2))

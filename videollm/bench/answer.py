@@ -23,11 +23,9 @@ from videollm.bench.features import (
     locate_videos,
     read_features,
 )
-from videollm.config_loader import from_dict
 from videollm.data.tokenize import VIDEO_PLACEHOLDER
 from videollm.eval.endpoint import EndpointConfig, answer_with_endpoint
 from videollm.eval.generate import GenerationArgs, generate_answers
-from videollm.features.extract_config import ExtractConfig
 from videollm.features.store import feature_path, load_features
 
 logger = logging.getLogger(__name__)
@@ -99,7 +97,7 @@ class CheckpointAnswerer:
         self.batch_size = batch_size
         self.generation = generation
         self.extract = extract
-        self.extract_cfg = from_dict(ExtractConfig, dict(model.checkpoint_config.extract))
+        self.extract_cfg = model.checkpoint_config.extract_config()
         self.extract_cfg.device = str(next(model.projector.parameters()).device)
 
     def answer(

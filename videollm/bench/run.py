@@ -44,15 +44,6 @@ def _model_label(cfg: BenchConfig) -> str:
     return cfg.endpoint.model.rsplit("/", 1)[-1]
 
 
-def resolve_checkpoint(cfg: BenchConfig) -> tuple[str, str | None]:
-    """The checkpoint ``cfg`` scores (its URI), and its training run when the registry
-    names it."""
-    if cfg.model_uri:
-        version = registry_version(cfg.model_uri)
-        return version["mlflow_source"], version["mlflow_run_id"] or None
-    return cfg.checkpoint, None
-
-
 def _load_model(cfg: BenchConfig) -> tuple[Any, str | None]:
     """The answerer, and the training run of a checkpoint (to log the suite score on)."""
     if cfg.endpoint.url:
@@ -61,8 +52,13 @@ def _load_model(cfg: BenchConfig) -> tuple[Any, str | None]:
     from videollm.model.video_llm import VideoLLM
     from videollm.steps import training_run_of
 
-    checkpoint, train_run = resolve_checkpoint(cfg)
-    local = stage_in(checkpoint)
+    train_run = None
+    if cfg.model_uri:
+        version = registry_version(cfg.model_uri)
+        local = stage_in(version["mlflow_source"])
+        train_run = version["mlflow_run_id"] or None
+    else:
+        local = stage_in(cfg.checkpoint)
     train_run = train_run or training_run_of(local)
     check_device(cfg.device)
     model = VideoLLM.from_checkpoint(local, device=cfg.device)

@@ -88,7 +88,7 @@ def score_benchmark(
     """
     if not rows:
         # Every question was skipped (no video or features): there is no accuracy to report,
-        # which is not an accuracy of 0; the suite score leaves the benchmark out.
+        # which is not an accuracy of 0 (and the suite then has no score either).
         logger.warning("%s: no question was answered; it has no score", spec.name)
         return Scored({"count": 0.0})
     fmt = BENCH_FORMATS[spec.format]

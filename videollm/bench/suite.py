@@ -27,6 +27,7 @@ from videollm.eval.endpoint import EndpointConfig
 from videollm.eval.generate import GenerationArgs
 from videollm.eval.judge import JudgeConfig
 from videollm.storage import is_remote, join
+from videollm.storage.staging import stage_in
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -115,7 +116,7 @@ def load_suite(
             :func:`check_config`).
     """
     uri = str(suite)
-    path = _stage_suite(uri) if is_remote(uri) else Path(uri)
+    path = stage_in(uri)  # a local path as it is; an s3:// object downloaded
     if not path.is_file():
         raise ConfigError(f"suite: {suite} is not a file (a suite YAML, see the README)")
     cfg = load_config(BenchConfig, str(path), overrides or [], flags=flags or {})
@@ -127,16 +128,6 @@ def load_suite(
                 setattr(spec, key, _beside(uri, value))
     check_config(cfg)
     return cfg
-
-
-def _stage_suite(uri: str) -> Path:
-    from videollm.storage.staging import stage_in
-    from videollm.storage.uri import resolve
-
-    storage, key = resolve(uri)
-    if not key or not storage.exists(key):
-        raise ConfigError(f"suite: {uri} is not an object in the bucket (a suite YAML)")
-    return stage_in(uri)
 
 
 def _beside(suite_uri: str, relative: str) -> str:
@@ -232,7 +223,6 @@ def benchmark_items(spec: BenchmarkSpec) -> list[dict]:
         InputError: A file is malformed (the message names file, line and field).
     """
     from videollm.bench.formats import load_benchmark
-    from videollm.storage.staging import stage_in
 
     answers = stage_in(spec.answers) if spec.answers else None
     items = load_benchmark(spec.format, stage_in(spec.annotations), spec.name, answers=answers)

@@ -21,13 +21,13 @@ from typing import Any
 from videollm.atomic import atomic_write_text
 from videollm.bench.features import clips_of, extract_features, feature_id, feature_settings
 from videollm.bench.report import comparison_markdown, results_markdown
-from videollm.bench.run import resolve_checkpoint, run_benchmark, suite_metrics
+from videollm.bench.run import run_benchmark, suite_metrics
 from videollm.bench.suite import BenchConfig, benchmark_items, load_suite
 from videollm.config_loader import from_dict
 from videollm.errors import ConfigError
 from videollm.features.extract_config import ExtractConfig
 from videollm.kfp.task_io import TaskResult, single_uri, whole_numbers
-from videollm.kfp.work_dirs import work_dir, work_root
+from videollm.kfp.work_dirs import benchmark_features_root, work_dir, work_root
 from videollm.model.model_config import CONFIG_FILE, CheckpointConfig
 from videollm.storage import join
 from videollm.storage.staging import stage_in, stage_out
@@ -53,7 +53,7 @@ def _suite(suite_uri: str, overrides: list[str], **flags: Any) -> BenchConfig:
 def checkpoint_extract_config(checkpoint_uri: str) -> ExtractConfig:
     """How a checkpoint's features were extracted, read from its config file alone."""
     local = stage_in(checkpoint_uri, keep=lambda rel: rel == CONFIG_FILE)
-    return from_dict(ExtractConfig, dict(CheckpointConfig.load(local).extract))
+    return CheckpointConfig.load(local).extract_config()
 
 
 @dataclass
@@ -71,12 +71,17 @@ class BenchPlan:
     models: dict[str, str]
 
 
-def pin_model(model: str) -> str:
-    """A registry alias as the version it names now; anything else as it is."""
-    if not model.startswith("models:/") or "@" not in model:
-        return model
+def pin_model(model: str) -> tuple[str, str]:
+    """A model as the scoring tasks will take it, and its checkpoint's URI.
+
+    A registry alias becomes the version it names now (``models:/NAME/VERSION``); a version
+    or a checkpoint stays as it is.
+    """
+    if not model.startswith("models:/"):
+        return model, model
     version = registry_version(model)
-    return f"models:/{version['mlflow_model']}/{version['mlflow_version']}"
+    pinned = f"models:/{version['mlflow_model']}/{version['mlflow_version']}"
+    return pinned, version["mlflow_source"]
 
 
 def plan_benchmark(
@@ -97,14 +102,14 @@ def plan_benchmark(
         VideoLLMError: A registry URI names no version.
     """
     check_gpus(gpus)
-    settings: list[dict[str, Any]] = []
-    pinned: dict[str, str] = {}
     for label, model in models.items():
         if not model:
             raise ConfigError(f"{label}_uri: required (models:/NAME@ALIAS or a checkpoint)")
-        pinned[label] = pin_model(model)
-        cfg = _suite(suite_uri, suite_overrides, **model_flags(pinned[label]))
-        checkpoint, _ = resolve_checkpoint(cfg)
+    _suite(suite_uri, suite_overrides, **model_flags(next(iter(models.values()))))  # checked
+    settings: list[dict[str, Any]] = []
+    pinned: dict[str, str] = {}
+    for label, model in models.items():
+        pinned[label], checkpoint = pin_model(model)
         # Unset ones (None) left out: KFP cannot pass a null; the extract task's defaults
         # fill them in again.
         found = feature_settings(checkpoint_extract_config(checkpoint))
@@ -128,14 +133,16 @@ def check_gpus(gpus: int | str) -> str:
 
 
 def extract_benchmark(
-    suite_uri: str, suite_overrides: list[str], settings: dict[str, Any], features_root: str
+    suite_uri: str, suite_overrides: list[str], settings: dict[str, Any], work_uri: str
 ) -> TaskResult:
-    """Extract the features of every video the suite asks about, with ``settings``.
+    """Extract the features of every video the suite asks about, with ``settings``, under
+    ``<work_uri>/benchmark-features/<key>``.
 
     Returns:
-        ``features_root``, with counts of the videos (and clips) needed, those that have
+        The features root, with counts of the videos (and clips) needed, those that have
         features and those that failed.
     """
+    features_root = benchmark_features_root(work_uri)
     # A placeholder model: this task reads the suite's files only and scores nothing.
     cfg = _suite(suite_uri, suite_overrides, checkpoint="-")
     extract_cfg = from_dict(ExtractConfig, whole_numbers(dict(settings)))

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from videollm import __version__
 from videollm.config_loader import from_dict, to_dict
 from videollm.errors import CheckpointError
+from videollm.features.extract_config import ExtractConfig
 from videollm.model.projector import projector_options
 
 CONFIG_FILE = "videollm_config.json"
@@ -81,6 +82,10 @@ class CheckpointConfig:
     num_video_tokens: int
     extract: dict[str, Any] = field(default_factory=dict)
     version: str = __version__
+
+    def extract_config(self) -> ExtractConfig:
+        """The :class:`ExtractConfig` that makes features the way this checkpoint's were."""
+        return from_dict(ExtractConfig, dict(self.extract))
 
     def save(self, directory: str | Path) -> None:
         """Write ``videollm_config.json`` into ``directory``."""

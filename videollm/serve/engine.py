@@ -15,12 +15,10 @@ from typing import Any
 
 import torch
 
-from videollm.config_loader import from_dict
 from videollm.data.records import ROLES, VIDEO_TOKEN
 from videollm.errors import ConfigError, FeatureFormatError, VideoDecodeError, VideoLLMError
 from videollm.eval.generate import GenerationArgs, prompt_ids
 from videollm.features.encoder import VideoEncoder
-from videollm.features.extract import ExtractConfig
 from videollm.features.pooling import pool
 from videollm.model.video_llm import VideoLLM
 from videollm.serve.batcher import Batcher
@@ -109,7 +107,7 @@ class Engine:
         source = source or locate(cfg)
         self.model = VideoLLM.from_checkpoint(source.path, device=cfg.device)
         ckpt = self.model.checkpoint_config
-        self.extract_cfg = from_dict(ExtractConfig, dict(ckpt.extract))
+        self.extract_cfg = ckpt.extract_config()
         device = str(next(self.model.projector.parameters()).device)
         self.encoder = VideoEncoder(self.extract_cfg.encoder, self.extract_cfg.layer, device)
         self.version = source.version

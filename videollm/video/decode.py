@@ -130,8 +130,8 @@ def read_video(
     elif decoder == "decord":
         try:
             video = _read_decord(p, num_frames, decode_threads, span)
-        except _SpanError as err:
-            raise VideoDecodeError(str(p), str(err)) from err
+        except VideoDecodeError:
+            raise
         except Exception as err:
             raise VideoDecodeError(str(p), f"decord failed: {_short(err)}") from err
     else:
@@ -141,15 +141,12 @@ def read_video(
     return video
 
 
-class _SpanError(ValueError):
-    """The asked-for span cannot be placed in the video (told apart from a decoder failure)."""
-
-
-def _indices(total: int, num_frames: int, fps: float, span: Span | None) -> list[int]:
+def _indices(path: Path, total: int, num_frames: int, fps: float, span: Span | None) -> list[int]:
+    """The frames to sample; a span that cannot be placed is the video's decode error."""
     try:
         return span_midpoints(total, num_frames, fps, span)
     except ValueError as err:
-        raise _SpanError(str(err)) from err
+        raise VideoDecodeError(str(path), str(err)) from err
 
 
 def _read_pyav_only(p: Path, num_frames: int, span: Span | None) -> SampledVideo:
@@ -157,8 +154,6 @@ def _read_pyav_only(p: Path, num_frames: int, span: Span | None) -> SampledVideo
         return _read_pyav(p, num_frames, span)
     except VideoDecodeError:
         raise
-    except _SpanError as err:
-        raise VideoDecodeError(str(p), str(err)) from err
     except Exception as err:
         raise VideoDecodeError(str(p), f"PyAV failed: {_short(err)}") from err
 
@@ -174,8 +169,6 @@ def _read_any(p: Path, num_frames: int, decode_threads: int, span: Span | None) 
             return _read_pyav(p, num_frames, span)
         except VideoDecodeError:
             raise
-        except _SpanError as err:
-            raise VideoDecodeError(str(p), str(err)) from err
         except Exception as pyav_err:
             raise VideoDecodeError(
                 str(p),
@@ -256,7 +249,7 @@ def _read_decord(
             # time still gives the duration, which limits such as a maximum length need.
             end = float(reader.get_frame_timestamp(total - 1)[1])
             fps = total / end if end > 0 else 0.0
-        indices = _indices(total, num_frames, fps, span)
+        indices = _indices(path, total, num_frames, fps, span)
         frames = torch.from_numpy(reader.get_batch(indices).asnumpy())
     finally:
         del reader
@@ -281,7 +274,7 @@ def _read_pyav(path: Path, num_frames: int, span: Span | None = None) -> Sampled
         raise VideoDecodeError(str(path), "no frames could be decoded")
     if not fps and seconds > 0:
         fps = total / seconds  # no frame rate stored: derive it so the duration is known
-    indices = _indices(total, num_frames, fps, span)
+    indices = _indices(path, total, num_frames, fps, span)
     decoded, kept, err = _decode_pass(path, set(indices))
     if len(kept) < len(indices):
         # Truncated: the stream ended (or broke) before the last wanted frame, so ``decoded``
@@ -296,7 +289,7 @@ def _read_pyav(path: Path, num_frames: int, span: Span | None = None) -> Sampled
             err or "stream ended early",
         )
         total = decoded
-        indices = _indices(total, num_frames, fps, span)
+        indices = _indices(path, total, num_frames, fps, span)
         _, kept, err = _decode_pass(path, set(indices))
         if len(kept) < len(indices):
             raise VideoDecodeError(str(path), f"decoding is not repeatable ({err})")
