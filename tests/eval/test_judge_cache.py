@@ -84,14 +84,16 @@ def _handler(fake: FakeJudge) -> type[BaseHTTPRequestHandler]:
                 else:
                     out = {"error": {"message": content}}
                 data = json.dumps(out).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
             finally:
+                # Done before the reply goes out: once it arrives the client may send its next
+                # request, which must not find this one still counted.
                 with fake.lock:
                     fake.in_flight -= 1
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
         def log_message(self, *args: Any) -> None:  # keep pytest output clean
             pass
