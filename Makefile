@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test lint format bench clean images images-cpu image-test push lock
+.PHONY: install ffmpeg-libs demo test lint format bench clean images images-cpu image-test push lock
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,27 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev,deepspeed]"
 	touch $@
 
-install: $(BIN)/.installed
+install: $(BIN)/.installed ffmpeg-libs
+
+# torchcodec, the preferred decoder, loads the system's FFmpeg shared libraries (4 to 8), and
+# its ops link libpython, which Debian's statically linked python3 does not load by itself.
+# Where torchcodec does not load and apt can help (Debian/Ubuntu, as root), this installs
+# Debian's ffmpeg and libpython3.X packages; elsewhere install FFmpeg yourself (brew install
+# ffmpeg, conda install ffmpeg). Without them decoder=auto decodes with decord and PyAV.
+PY_VERSION = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+ffmpeg-libs: $(BIN)/.installed
+	@if $(BIN)/python -c "import torchcodec.decoders" 2>/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "torchcodec does not load: apt-get install ffmpeg libpython$(PY_VERSION)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q --no-install-recommends ffmpeg libpython$(PY_VERSION) >/dev/null \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends \
+			ffmpeg libpython$(PY_VERSION) >/dev/null; } \
+		|| echo "note: apt-get could not install them; decoder=auto uses decord and PyAV"; \
+	else \
+		echo "note: torchcodec does not load (no FFmpeg shared libraries?);" \
+			"decoder=auto uses decord and PyAV (install FFmpeg to use torchcodec)"; \
+	fi
 
 demo: install
 	$(BIN)/videollm demo --out $(DEMO_OUT)

@@ -6,14 +6,17 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from broken_videos import write_text_as_video
 
 from videollm.cli.main import EXIT_CONFIG, EXIT_PARTIAL, main
+from videollm.features.store import load_features
+from videollm.video import decode
 
 COMMANDS = {
-    "extract": ["--videos", "--num-frames", "--pooling", "--allow-pickle"],
+    "extract": ["--videos", "--num-frames", "--pooling", "--dtype", "--decoder", "--allow-pickle"],
     "convert": ["--format", "--repeat", "--val-fraction", "--seed"],
     "train": ["--records", "--features", "--llm", "--config"],
     "evaluate": ["--checkpoint", "--records", "--features", "--out"],
@@ -46,6 +49,26 @@ def test_extract_exit_codes(colour_data, tiny_clip_dir, tmp_path, capsys):
     assert "notes" in failures
     assert len(list((tmp_path / "f").glob("*.safetensors"))) == 24  # nothing lost
     assert "1 video(s) failed" in capsys.readouterr().err
+
+
+def test_extract_takes_the_decoder_and_refuses_one_that_does_not_load(
+    colour_data, tiny_clip_dir, tmp_path, capsys, monkeypatch
+):
+    one = tmp_path / "videos"
+    one.mkdir()
+    shutil.copy(next(Path(colour_data["videos"]).glob("*.mp4")), one)
+    args = ["extract", "--videos", str(one), "--encoder", str(tiny_clip_dir), "--num-frames", "4"]
+    assert main([*args, "--out", str(tmp_path / "f"), "--decoder", "pyav"]) == 0
+    (written,) = (tmp_path / "f").glob("*.safetensors")
+    assert load_features(written)[1]["decoder"] == "pyav"
+    capsys.readouterr()
+
+    monkeypatch.setattr(decode, "torchcodec_problem", lambda: "libavutil.so.58: not found")
+    code = main([*args, "--out", str(tmp_path / "g"), "--decoder", "torchcodec"])
+    assert code == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "decoder: torchcodec cannot decode on this machine (libavutil.so.58: not found)" in err
+    assert not list((tmp_path / "g").glob("*.safetensors"))
 
 
 def test_missing_videos_folder_is_an_error(tmp_path, capsys):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from decoders import EVERY_DECODER
 from transformers import CLIPVisionModel
 
 from videollm.demo.tiny_models import CLIP_MEAN, CLIP_STD
@@ -85,7 +86,7 @@ def test_manifest_and_failures(
         assert failure["source"] in failure["error"]
 
 
-@pytest.mark.parametrize("decoder", ["decord", "pyav"])
+@pytest.mark.parametrize("decoder", EVERY_DECODER)
 def test_each_decoder_extracts_the_same_and_records_every_failure(
     first_run: tuple[Path, ExtractResult],
     config: ExtractConfig,
@@ -102,7 +103,8 @@ def test_each_decoder_extracts_the_same_and_records_every_failure(
     assert (result.done, result.failed) == (auto_result.done, len(bad_ids))
     assert {f["video_id"] for f in read_jsonl(tmp_path / FAILURES_NAME)} == bad_ids
     for path in sorted(auto_out.glob("*.safetensors")):
-        ours, _ = load_features(tmp_path / path.name)
+        ours, meta = load_features(tmp_path / path.name)
+        assert meta["decoder"] == decoder
         theirs, _ = load_features(path)
         # Two FFmpeg builds may convert YUV→RGB a little differently: nearly equal features.
         assert torch.nn.functional.cosine_similarity(ours.float(), theirs.float()).min() > 0.98

@@ -41,9 +41,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     from videollm.features.extract import ExtractConfig
     from videollm.steps import run_extract
 
-    flags = _flags(
-        args, ["encoder", "layer", "num_frames", "pooling", "batch_size", "num_workers", "device"]
-    )
+    names = ["encoder", "layer", "num_frames", "pooling", "batch_size", "num_workers"]
+    flags = _flags(args, [*names, "device", "dtype", "decoder"])
     if args.allow_pickle:
         flags["allow_pickle"] = True
     if args.pooling_option:
@@ -185,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-frames", dest="num_frames", type=int, help="frames sampled per video (default 100)"
     )
     from videollm.features.pooling import POOLINGS
+    from videollm.video.decode import DECODERS
 
     p.add_argument(
         "--pooling",
@@ -203,6 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", dest="batch_size", type=int, help="videos per encoder batch")
     p.add_argument("--num-workers", dest="num_workers", type=int, help="decode workers")
     p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument(
+        "--dtype",
+        choices=["auto", "float32", "float16", "bfloat16"],
+        help="the encoder's dtype (default auto: bf16 on CUDA and on CPUs with native bf16)",
+    )
+    p.add_argument(
+        "--decoder",
+        choices=DECODERS,
+        help="video decoder (default auto: torchcodec where it loads, then decord, then PyAV)",
+    )
     p.add_argument(
         "--allow-pickle", action="store_true", help="allow importing Video-ChatGPT .pkl features"
     )

@@ -1,9 +1,10 @@
-"""Extract features for a folder of videos: decode in workers, encode in batches, pool, save.
+"""Extract features for a folder of videos: decode ahead, encode in batches, pool, save.
 
-Decoding runs in ``DataLoader`` worker processes so it overlaps encoding; the frames of
-``batch_size`` videos go through the encoder in one forward pass and are split back per
-video. A video that cannot be decoded is written to ``failures.jsonl`` and never stops the run.
-Finished videos are skipped on a re-run, so an interrupted extraction resumes where it stopped.
+Decoding runs ahead of the encoder (:mod:`videollm.features.decode_loader`: worker processes,
+or threads when torchcodec decodes on the GPU); the frames of ``batch_size`` videos go
+through the encoder in one forward pass and are split back per video. A video that cannot be
+decoded is written to ``failures.jsonl`` and never stops the run. Finished videos are skipped
+on a re-run, so an interrupted extraction resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import safe_open
-from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from videollm.errors import ConfigError, FeatureFormatError, VideoDecodeError
-from videollm.features.encoder import VideoEncoder, tune_cpu_allocator
+from videollm.errors import ConfigError, FeatureFormatError
+from videollm.features.decode_loader import Decoded, Item, decode_device, decoded_batches
+from videollm.features.encoder import VideoEncoder, resolve_device, tune_cpu_allocator
 from videollm.features.extract_config import (
     ExtractConfig,
     check_frame_bound,
@@ -48,13 +48,9 @@ from videollm.features.store import (
     save_features,
 )
 from videollm.hub import resolve_model_ref
-from videollm.video.decode import SampledVideo, read_video
+from videollm.video.decode import check_decoder, read_video
 from videollm.video.paths import VIDEO_EXTENSIONS, in_shard, list_videos
 from videollm.video.sampling import Span
-
-#: A video to extract: its id (a feature file's name), its file, and the part of it to sample
-#: (``None``: all of it).
-_Item = tuple[str, Path, Span | None]
 
 __all__ = ["ExtractConfig", "ExtractResult", "extract", "features_for_video"]
 
@@ -84,48 +80,6 @@ class ExtractResult:
     seconds: float = 0.0
     videos_per_s: float = 0.0
     frames: int = 0
-
-
-@dataclass
-class _Decoded:
-    """One decode worker result: the video, or why it could not be decoded."""
-
-    video_id: str
-    source: str
-    video: SampledVideo | None = None
-    sha256: str = ""
-    error: str | None = None
-    span: Span | None = None
-
-
-class _DecodeDataset(Dataset):
-    """Decodes one video per item; errors come back as items so a batch never fails."""
-
-    def __init__(self, items: list[_Item], cfg: ExtractConfig, threads: int) -> None:
-        self.items = items
-        self.num_frames = cfg.num_frames
-        self.resize_shortest = cfg.resize_shortest
-        self.decoder = cfg.decoder
-        self.threads = threads
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> _Decoded:
-        vid, path, span = self.items[index]
-        try:
-            video = read_video(
-                path, self.num_frames, self.resize_shortest, self.threads, self.decoder, span
-            )
-            return _Decoded(vid, str(path), video, file_sha256(path), span=span)
-        except VideoDecodeError as err:
-            return _Decoded(vid, str(path), error=str(err))
-        except OSError as err:  # e.g. the file vanished between decode and hashing
-            return _Decoded(vid, str(path), error=f"cannot read {path}: {err}")
-
-
-def _as_list(batch: list[_Decoded]) -> list[_Decoded]:
-    return batch
 
 
 def _check_existing(path: Path, cfg: ExtractConfig) -> dict[str, str] | None:
@@ -172,11 +126,11 @@ def _absolute_if_local(ref: str, cwd: str) -> str:
         return ref
 
 
-def _plan(items: list[_Item], out: Path, cfg: ExtractConfig) -> tuple[list[_Item], int]:
+def _plan(items: list[Item], out: Path, cfg: ExtractConfig) -> tuple[list[Item], int]:
     """Split videos into to-do and already-done; add missing manifest lines for done ones."""
     manifest = out / MANIFEST_NAME
     listed = {rec.get("video_id") for rec in read_jsonl(manifest)}
-    todo: list[_Item] = []
+    todo: list[Item] = []
     skipped = 0
     for vid, path, span in items:
         fpath = feature_path(out, vid)
@@ -196,7 +150,7 @@ def _plan(items: list[_Item], out: Path, cfg: ExtractConfig) -> tuple[list[_Item
 
 
 def _encode_batch(
-    encoder: VideoEncoder, items: list[_Decoded], pooling: Pooling
+    encoder: VideoEncoder, items: list[Decoded], pooling: Pooling
 ) -> list[torch.Tensor]:
     """Pooled features of several videos from one encoder forward pass."""
     videos = [it.video for it in items if it.video is not None]
@@ -234,7 +188,8 @@ def extract(
 
     Raises:
         ConfigError: ``out_dir`` holds features made with different settings, ``videos``
-            holds no video or two videos with one id, or a clip's video is not there.
+            holds no video or two videos with one id, a clip's video is not there, or the
+            chosen decoder does not load on this machine.
         FileNotFoundError: ``videos`` does not exist.
     """
     start = time.perf_counter()
@@ -243,6 +198,7 @@ def extract(
     # from this working directory.
     cfg = dataclasses.replace(cfg, encoder=resolve_model_ref(cfg.encoder, "encoder"))
     check_frame_bound(cfg)
+    check_decoder(cfg.decoder)
     pairs = list_videos(videos)
     if not pairs and shard is None:  # a shard may be empty: the hash gave it no video
         raise ConfigError(f"videos: no videos found under {videos} ({_EXTENSIONS})")
@@ -275,7 +231,7 @@ def _items(
     shard: tuple[int, int] | None,
     only: Collection[str] | None,
     clips: Mapping[str, tuple[str, Span]],
-) -> list[_Item]:
+) -> list[Item]:
     """The videos (of the shard, of ``only``) and the clips to extract."""
     files = dict(pairs)
     if shard is not None:
@@ -283,7 +239,7 @@ def _items(
     if only is not None:
         wanted = set(only)
         pairs = [(vid, path) for vid, path in pairs if vid in wanted]
-    items: list[_Item] = [(vid, path, None) for vid, path in pairs]
+    items: list[Item] = [(vid, path, None) for vid, path in pairs]
     for clip, (vid, span) in clips.items():
         if vid not in files:
             raise ConfigError(f"clip {clip}: video {vid!r} is not among the videos")
@@ -292,27 +248,17 @@ def _items(
 
 
 def _run(
-    todo: list[_Item],
+    todo: list[Item],
     out: Path,
     cfg: ExtractConfig,
     result: ExtractResult,
     on_saved: Callable[[Path], None] | None,
 ) -> None:
-    workers = max(0, cfg.num_workers)
-    # Parallel workers each decode with one thread; a lone decoder may use them all.
-    dataset = _DecodeDataset(todo, cfg, threads=1 if workers > 0 else 0)
-    extra: dict[str, Any] = {"prefetch_factor": 2} if workers > 0 else {}
-    loader = DataLoader(
-        dataset,
-        batch_size=max(1, cfg.batch_size),
-        num_workers=workers,
-        collate_fn=_as_list,
-        **extra,
-    )
     # Start the workers before loading the model: they decode while it loads, and the forked
     # processes do not carry a copy of the weights. The model is loaded at the first video
     # that decodes, so a re-run that only retries broken files never loads it.
-    batches = iter(loader)
+    device = str(resolve_device(cfg.device))
+    batches = decoded_batches(todo, cfg, decode_device(cfg, device))
     encoder: VideoEncoder | None = None
     pooling = build_pooling(cfg)
     with tqdm(total=len(todo), unit="video", desc="extract") as bar:
@@ -339,7 +285,7 @@ def _run(
             bar.set_postfix(failed=result.failed)
 
 
-def _save(item: _Decoded, feats: torch.Tensor, out: Path, cfg: ExtractConfig) -> Path:
+def _save(item: Decoded, feats: torch.Tensor, out: Path, cfg: ExtractConfig) -> Path:
     assert item.video is not None
     meta = feature_metadata(cfg, item.video, item.source, item.sha256)
     if item.span is not None:

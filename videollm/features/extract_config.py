@@ -52,8 +52,9 @@ class ExtractConfig:
             AVX512-BF16 or AMX, else fp32), ``float32``, ``float16``, ``bfloat16``. Features
             are stored fp16 either way; each file records the dtype its encoder ran in, and a
             re-run into the same folder that would encode in another dtype is refused.
-        decoder: ``auto`` (decord, then PyAV for what decord cannot read), ``decord`` or
-            ``pyav``; each samples the same frames.
+        decoder: ``auto`` (torchcodec where it loads, then decord, then PyAV, each for what
+            the one before cannot read), ``torchcodec``, ``decord`` or ``pyav``; each samples
+            the same frames. With ``device`` on CUDA, torchcodec decodes on that GPU.
         allow_pickle: Allow importing Video-ChatGPT ``.pkl`` features (runs pickle: trusted
             files only).
         max_num_frames: Upper bound on ``num_frames``: each frame becomes at least one LLM

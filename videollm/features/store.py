@@ -49,6 +49,7 @@ METADATA_KEYS = (
     "source",
     "source_sha256",
     "encoder_dtype",
+    "decoder",
     "extract_config",
 )
 
@@ -153,6 +154,9 @@ def feature_metadata(
         # What the encoder ran in (features are stored fp16 either way); a resumed run that
         # would encode in another dtype is refused (features/extract.py).
         "encoder_dtype": encoder_dtype(cfg),
+        # Which decoder read the video (informational: every decoder samples the same frames,
+        # and their YUV→RGB conversions differ by a level or two at most).
+        "decoder": video.decoder,
         "extract_config": json.dumps(recorded_config(cfg), sort_keys=True),
     }
 

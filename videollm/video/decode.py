@@ -1,56 +1,52 @@
-"""Read the sampled frames of a video: decord first, PyAV when decord cannot.
+"""Read the sampled frames of a video with torchcodec, decord or PyAV.
 
 Frames are sampled at segment midpoints (:func:`videollm.video.sampling.segment_midpoints`),
-exactly as Video-ChatGPT does. decord seeks straight to the wanted frames; PyAV decodes the
-stream front to back and keeps the wanted ones, which is slower but opens files decord's
-bundled FFmpeg rejects.
+exactly as Video-ChatGPT does, and every decoder samples the same frames. ``decoder=auto``
+tries the decoders that load here in order of preference: torchcodec (maintained, seeks, can
+decode on the GPU), decord (seeks, unmaintained since 2021), then PyAV (decodes front to back:
+slower, but it opens files the others reject and samples what a truncated file still holds).
+Each one gets the files the one before could not read.
 
-Truncated files: if the container is unreadable (an mp4 cut before its ``moov`` index) the
-file raises :class:`~videollm.errors.VideoDecodeError`. If some frames still decode (a cut
-Matroska or AVI stream), the video is treated as being as long as what decodes and frames are
-sampled from that part, with a warning: a partly downloaded video is still useful, and the
-metadata records the frame count that was actually used.
+An unreadable container (an mp4 cut before its ``moov`` index, a text file) raises
+:class:`~videollm.errors.VideoDecodeError` naming the file and each decoder's reason.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import av
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from videollm.errors import VideoDecodeError
-from videollm.video.sampling import Span, segment_midpoints, span_midpoints
+from videollm.errors import ConfigError, VideoDecodeError
+from videollm.video.decord_reader import decord_problem, read_decord
+from videollm.video.pyav_reader import read_pyav
+from videollm.video.sampled import SampledVideo, first_line, sampled_video
+from videollm.video.sampling import Span, segment_midpoints
+from videollm.video.torchcodec_reader import read_torchcodec, torchcodec_problem
+
+__all__ = ["DECODERS", "SampledVideo", "check_decoder", "read_frames", "read_video"]
 
 logger = logging.getLogger(__name__)
 
 # ftyp brands of HEIF/AVIF still images: ISO-BMFF files like mp4, which FFmpeg also opens.
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"mif1", b"avif"})
 
+#: A reader: ``(path, num_frames, span, threads, device)`` to the sampled frames.
+Reader = Callable[[Path, int, Span | None, int, str], SampledVideo]
 
-@dataclass
-class SampledVideo:
-    """Frames sampled from one video.
+#: The decoders in ``auto``'s order of preference, with the name errors call them by.
+_READERS: dict[str, tuple[str, Reader]] = {
+    "torchcodec": ("torchcodec", read_torchcodec),
+    "decord": ("decord", read_decord),
+    "pyav": ("PyAV", read_pyav),
+}
 
-    Attributes:
-        frames: ``T×H×W×3`` uint8 RGB frames.
-        indices: 0-based source frame index of each sampled frame.
-        total_frames: Frames in the video (that decode).
-        fps: Average frame rate; when the container gives none, frames over the stream's
-            duration (0.0 when neither is known).
-        duration_s: ``total_frames / fps`` (0.0 when the frame rate is unknown).
-    """
-
-    frames: torch.Tensor
-    indices: list[int]
-    total_frames: int
-    fps: float
-    duration_s: float
+#: ``decoder`` choices.
+DECODERS = ("auto", *_READERS)
 
 
 def image_format(head: bytes) -> str | None:
@@ -77,8 +73,37 @@ def image_format(head: bytes) -> str | None:
     return None
 
 
-#: ``decoder`` choices: ``auto`` tries decord, then PyAV when decord cannot read a file.
-DECODERS = ("auto", "decord", "pyav")
+def decoder_problem(decoder: str) -> str | None:
+    """Why ``decoder`` cannot run here (not installed, no FFmpeg it loads), or None."""
+    if decoder == "torchcodec":
+        return torchcodec_problem()
+    if decoder == "decord":
+        return decord_problem()
+    return None  # PyAV is a dependency and bundles its FFmpeg
+
+
+def auto_decoders() -> list[str]:
+    """The decoders ``auto`` tries, in order: those of torchcodec, decord, PyAV that load."""
+    return [name for name in _READERS if decoder_problem(name) is None]
+
+
+def check_decoder(decoder: str) -> None:
+    """Refuse a decoder that is unknown or cannot run on this machine.
+
+    Raises:
+        ConfigError: The name is not in :data:`DECODERS`, or that decoder does not load here
+            (the message says why and what to do).
+    """
+    if decoder not in DECODERS:
+        raise ConfigError(f"decoder: {decoder!r} is not one of {', '.join(DECODERS)}")
+    if decoder != "auto" and (problem := decoder_problem(decoder)) is not None:
+        hint = "install FFmpeg's shared libraries (e.g. apt-get install ffmpeg)"
+        if decoder == "decord":
+            hint = "decord has wheels for Linux x86_64 and Windows only"
+        raise ConfigError(
+            f"decoder: {decoder} cannot decode on this machine ({problem}); {hint}, "
+            "or use decoder=auto"
+        )
 
 
 def read_video(
@@ -88,6 +113,7 @@ def read_video(
     decode_threads: int = 0,
     decoder: str = "auto",
     span: Span | None = None,
+    device: str = "cpu",
 ) -> SampledVideo:
     """Decode ``min(num_frames, total)`` segment-midpoint frames of ``path``.
 
@@ -98,12 +124,14 @@ def read_video(
         num_frames: Most frames to sample.
         resize_shortest: If set, resize so the shorter side is this many pixels
             (aspect ratio kept, bilinear with antialiasing).
-        decode_threads: decord decoder threads; 0 lets FFmpeg choose. Decode workers that
-            run side by side should use 1 so they do not fight over cores.
-        decoder: One of :data:`DECODERS`. ``pyav`` alone avoids decord (unmaintained since
-            2021) where it misbehaves.
+        decode_threads: Decoder threads; 0 lets FFmpeg choose. Decode workers that run side
+            by side should use 1 so they do not fight over cores.
+        decoder: One of :data:`DECODERS`; a named one is the only one tried.
         span: ``(start, end)`` in seconds: sample only that part of the video
             (:func:`~videollm.video.sampling.span_midpoints`).
+        device: Where torchcodec decodes: ``cpu``, or ``cuda``/``cuda:N`` for the GPU's
+            video decoder (the frames then stay on that GPU). decord and PyAV decode on the
+            CPU whatever it says.
 
     Returns:
         The sampled frames and what is known about the video.
@@ -111,7 +139,9 @@ def read_video(
     Raises:
         VideoDecodeError: The file is missing, empty, an image or not a video, no frame
             decodes, or ``span`` cannot be placed in it.
+        ConfigError: ``decoder`` is unknown or does not load here (:func:`check_decoder`).
     """
+    check_decoder(decoder)
     p = Path(path)
     if not p.exists():
         raise VideoDecodeError(str(p), "file does not exist")
@@ -123,58 +153,45 @@ def read_video(
         kind = image_format(f.read(16))
     if kind is not None:
         raise VideoDecodeError(str(p), f"{p} is a {kind} image, not a video")
-    if decoder not in DECODERS:
-        raise ValueError(f"decoder: {decoder!r} is not one of {', '.join(DECODERS)}")
-    if decoder == "pyav":
-        video = _read_pyav_only(p, num_frames, span)
-    elif decoder == "decord":
-        try:
-            video = _read_decord(p, num_frames, decode_threads, span)
-        except VideoDecodeError:
-            raise
-        except Exception as err:
-            raise VideoDecodeError(str(p), f"decord failed: {_short(err)}") from err
-    else:
-        video = _read_any(p, num_frames, decode_threads, span)
+    chain = auto_decoders() if decoder == "auto" else [decoder]
+    video = _read_first(p, chain, num_frames, span, decode_threads, device)
     if resize_shortest is not None:
         video.frames = resize_shortest_edge(video.frames, resize_shortest)
     return video
 
 
-def _indices(path: Path, total: int, num_frames: int, fps: float, span: Span | None) -> list[int]:
-    """The frames to sample; a span that cannot be placed is the video's decode error."""
-    try:
-        return span_midpoints(total, num_frames, fps, span)
-    except ValueError as err:
-        raise VideoDecodeError(str(path), str(err)) from err
+def _read_first(
+    path: Path, chain: list[str], num_frames: int, span: Span | None, threads: int, device: str
+) -> SampledVideo:
+    """The first of ``chain``'s readers that reads ``path``; each failure passes it on.
 
-
-def _read_pyav_only(p: Path, num_frames: int, span: Span | None) -> SampledVideo:
-    try:
-        return _read_pyav(p, num_frames, span)
-    except VideoDecodeError:
-        raise
-    except Exception as err:
-        raise VideoDecodeError(str(p), f"PyAV failed: {_short(err)}") from err
-
-
-def _read_any(p: Path, num_frames: int, decode_threads: int, span: Span | None) -> SampledVideo:
-    """decord, then PyAV when decord cannot read the file."""
-    try:
-        return _read_decord(p, num_frames, decode_threads, span)
-    except Exception as decord_err:
-        # A span error too: decord may know no frame rate where PyAV reads one.
-        logger.debug("decord could not read %s (%s); trying PyAV", p, decord_err)
+    A span error passes it on too: one decoder may know no frame rate where another reads
+    one. A lone decoder's own :class:`VideoDecodeError` (e.g. "no video stream") is raised as
+    it is; when several were tried, the error gives each one's reason.
+    """
+    reasons: list[tuple[str, str]] = []  # (decoder, why it failed)
+    for name in chain:
+        label, reader = _READERS[name]
         try:
-            return _read_pyav(p, num_frames, span)
-        except VideoDecodeError:
-            raise
-        except Exception as pyav_err:
-            raise VideoDecodeError(
-                str(p),
-                f"decord and PyAV both failed: decord: {_short(decord_err)}; "
-                f"PyAV: {_short(pyav_err)}",
-            ) from pyav_err
+            return reader(path, num_frames, span, threads, device)
+        except VideoDecodeError as err:
+            if len(chain) == 1:
+                raise
+            reasons.append((label, err.reason))
+            last: Exception = err
+        except Exception as err:
+            reasons.append((label, first_line(err)))
+            last = err
+        logger.debug("could not read %s with %s: %s", path, *reasons[-1])
+    if len(chain) > 1 and len({why for _, why in reasons}) == 1:
+        raise VideoDecodeError(str(path), reasons[0][1]) from last  # e.g. a span off the end
+    labels = [label for label, _ in reasons]
+    if len(labels) == 1:
+        who = labels[0]
+    else:
+        who = f"{', '.join(labels[:-1])} and {labels[-1]} {'both' if len(labels) == 2 else 'all'}"
+    details = reasons[0][1] if len(reasons) == 1 else "; ".join(f"{a}: {b}" for a, b in reasons)
+    raise VideoDecodeError(str(path), f"{who} failed: {details}") from last
 
 
 def read_frames(
@@ -201,8 +218,8 @@ def read_frames(
         raise VideoDecodeError("frames", "no frames")
     if len({f.shape for f in frames}) > 1:
         raise VideoDecodeError("frames", "the frames differ in size; a video's frames share one")
-    sampled = _sampled(
-        torch.stack(frames), segment_midpoints(len(paths), num_frames), len(paths), 0.0
+    sampled = sampled_video(
+        torch.stack(frames), segment_midpoints(len(paths), num_frames), len(paths), 0.0, "pyav"
     )
     if resize_shortest is not None:
         sampled.frames = resize_shortest_edge(sampled.frames, resize_shortest)
@@ -217,120 +234,12 @@ def resize_shortest_edge(frames: torch.Tensor, size: int) -> torch.Tensor:
     scale = size / min(h, w)
     new_h, new_w = (size, max(1, round(w * scale))) if h <= w else (max(1, round(h * scale)), size)
     # A T×H×W×3 tensor seen as T×3×H×W is channels_last, the layout of torch's fast uint8
-    # antialiased resize (no float copy of the frames needed).
+    # antialiased resize on the CPU (no float copy of the frames needed). On a GPU (frames
+    # torchcodec decoded there) the antialiased kernel takes floats.
     x = frames.permute(0, 3, 1, 2)
+    if x.device.type != "cpu":
+        x = x.float()
     x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
+    if x.dtype != torch.uint8:
+        x = x.round_().clamp_(0, 255).to(torch.uint8)
     return x.permute(0, 2, 3, 1).contiguous()
-
-
-def _short(err: BaseException) -> str:
-    """First line of an error, without decord's long C++ stack traces."""
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:300]
-
-
-def _read_decord(
-    path: Path, num_frames: int, threads: int, span: Span | None = None
-) -> SampledVideo:
-    """Seek-and-grab with decord. Raises anything decord raises."""
-    import decord  # imported lazily: it loads its own FFmpeg
-
-    # FFmpeg's own messages ("moov atom not found") would interleave with our log lines;
-    # the reason still reaches the caller through the exception.
-    decord.logging.set_level(decord.logging.QUIET)
-    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=threads)
-    try:
-        total = len(reader)
-        if total <= 0:
-            raise RuntimeError("decord reports 0 frames")
-        fps = float(reader.get_avg_fps() or 0.0)
-        if not (fps > 0 and math.isfinite(fps)):
-            # No frame rate in the container (decord then divides by 0): the last frame's end
-            # time still gives the duration, which limits such as a maximum length need.
-            end = float(reader.get_frame_timestamp(total - 1)[1])
-            fps = total / end if end > 0 else 0.0
-        indices = _indices(path, total, num_frames, fps, span)
-        frames = torch.from_numpy(reader.get_batch(indices).asnumpy())
-    finally:
-        del reader
-    return _sampled(frames, indices, total, fps)
-
-
-def _read_pyav(path: Path, num_frames: int, span: Span | None = None) -> SampledVideo:
-    """Sequential decode with PyAV, keeping the segment-midpoint frames."""
-    with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise VideoDecodeError(str(path), "no video stream")
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-        fps = float(rate) if rate else 0.0
-        declared = int(stream.frames or 0)
-        seconds = _seconds(container, stream)
-    total = declared
-    if total <= 0:
-        # Some containers (raw streams, some AVIs) do not store a frame count: count by decoding.
-        total, _, _ = _decode_pass(path, set())
-    if total <= 0:
-        raise VideoDecodeError(str(path), "no frames could be decoded")
-    if not fps and seconds > 0:
-        fps = total / seconds  # no frame rate stored: derive it so the duration is known
-    indices = _indices(path, total, num_frames, fps, span)
-    decoded, kept, err = _decode_pass(path, set(indices))
-    if len(kept) < len(indices):
-        # Truncated: the stream ended (or broke) before the last wanted frame, so ``decoded``
-        # is how many frames really decode. Sample again from those.
-        if decoded == 0:
-            raise VideoDecodeError(str(path), f"no frames could be decoded ({err or 'empty'})")
-        logger.warning(
-            "%s: only %d of %d frames decode (%s); sampling from those",
-            path,
-            decoded,
-            total,
-            err or "stream ended early",
-        )
-        total = decoded
-        indices = _indices(path, total, num_frames, fps, span)
-        _, kept, err = _decode_pass(path, set(indices))
-        if len(kept) < len(indices):
-            raise VideoDecodeError(str(path), f"decoding is not repeatable ({err})")
-    frames = torch.from_numpy(np.stack([kept[i] for i in indices]))
-    return _sampled(frames, indices, total, fps)
-
-
-def _seconds(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
-    """The video stream's duration from the container (0.0 when it does not say)."""
-    if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    if container.duration:
-        return container.duration / av.time_base
-    return 0.0
-
-
-def _decode_pass(path: Path, wanted: set[int]) -> tuple[int, dict[int, np.ndarray], str | None]:
-    """Decode front to back; return (frames decoded, wanted frames as RGB arrays, error).
-
-    Stops right after the last wanted frame, so ``frames decoded`` is the true frame count
-    only when ``wanted`` is empty or not all wanted frames were found.
-    """
-    kept: dict[int, np.ndarray] = {}
-    count = 0
-    last = max(wanted) if wanted else -1
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                if count in wanted:
-                    kept[count] = frame.to_ndarray(format="rgb24")
-                count += 1
-                if wanted and count > last:
-                    break  # nothing more to collect
-    except (av.error.FFmpegError, OSError) as err:
-        return count, kept, _short(err)
-    return count, kept, None
-
-
-def _sampled(frames: torch.Tensor, indices: list[int], total: int, fps: float) -> SampledVideo:
-    fps = fps if fps > 0 and math.isfinite(fps) else 0.0
-    duration = total / fps if fps > 0 else 0.0
-    return SampledVideo(frames, list(indices), total, fps, duration)
