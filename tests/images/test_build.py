@@ -30,6 +30,7 @@ import httpx
 import pytest
 from buildah import DEBIAN_IMAGE, Buildah, missing_tools, run_read_only, stop
 
+from videollm.features.store import load_features
 from videollm.images import CPU_TAG, image
 from videollm.model.model_config import CONFIG_FILE, WEIGHTS_FILE
 
@@ -157,6 +158,10 @@ def test_videollm_demo_runs_in_the_pipeline_image(demo):
     assert summary["champion"].startswith("models:/videollm@champion ")
     assert summary["chat"]["answer"].strip()
     assert (out / "demo" / "mlflow.db").is_file()
+    # The image's FFmpeg libraries load: torchcodec, the first choice, decoded every video.
+    features = out / Path(summary["features"]).relative_to("/data")
+    files = sorted(features.rglob("*.safetensors"))
+    assert files and {load_features(f)[1]["decoder"] for f in files} == {"torchcodec"}
 
 
 def _free_port() -> int:

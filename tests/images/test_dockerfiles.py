@@ -267,15 +267,32 @@ def test_base_is_multi_stage_with_flash_attn_built_in_the_builder():
     assert re.fullmatch(r"\d+\.\d+\.\d+", args["FLASH_ATTN_VERSION"])
     # CUDA of the torch wheels = CUDA of the base images (12.8.1 -> cu128).
     assert args["TORCH_INDEX_URL"].endswith("/cu" + "".join(cuda[1].split(".")[:2]))
-    # torch, deepspeed and decord at pyproject.toml's pins.
+    # torch, torchcodec, deepspeed and decord at pyproject.toml's pins.
     pins = _pins()
-    for package in ("torch", "deepspeed", "decord"):
+    for package in ("torch", "torchcodec", "deepspeed", "decord"):
         assert args[f"{package.upper()}_VERSION"] == pins[package], package
     builder_runs = " ".join(builder.all("RUN"))
     assert 'flash-attn==${FLASH_ATTN_VERSION}"' in builder_runs
     assert "flash" not in " ".join(runtime.all("RUN"))  # nothing compiles in the runtime stage
     copies = runtime.all("COPY")
     assert "--from=builder /opt/venv /opt/venv" in copies
+
+
+@pytest.mark.parametrize("kind", ["base", "base-cpu"])
+def test_the_bases_give_torchcodec_the_ffmpeg_it_loads(kind):
+    # torchcodec ships no FFmpeg: the image's final stage installs the libraries, then
+    # checks that torchcodec loads them (a build without them fails there, not at run time).
+    final = stages(DOCKERFILES[kind].read_text())[1][-1]
+    runs = final.all("RUN")
+    installs_ffmpeg = [
+        i for i, run in enumerate(runs) if re.search(r"apt-get install .*\bffmpeg\b", run)
+    ]
+    imports = [i for i, run in enumerate(runs) if "import" in run and "torchcodec.decoders" in run]
+    assert installs_ffmpeg and imports and installs_ffmpeg[0] < imports[-1], kind
+    if kind == "base":
+        # NVDEC needs the driver's libnvcuvid, which the NVIDIA runtime mounts for "video".
+        env = " ".join(final.all("ENV"))
+        assert re.search(r"NVIDIA_DRIVER_CAPABILITIES=\S*\bvideo\b", env)
 
 
 SOURCE = {"README.md", "videollm", "components", "pipelines"}
@@ -371,7 +388,7 @@ def test_what_the_bases_install_is_at_the_lock_versions(kind):
     # that disagrees with the lock would be replaced (or conflict) in the images on top.
     lock, pins = _lock(), _base_pins(kind)
     checked = {name for name in pins if name in lock}
-    assert {"torch", "deepspeed", "decord", "ninja", "setuptools", "packaging"} <= checked
+    assert {"torch", "torchcodec", "deepspeed", "decord", "ninja", "setuptools"} <= checked
     for name in checked:
         assert pins[name] == lock[name], f"{kind}: {name}=={pins[name]}, lock {lock[name]}"
 
