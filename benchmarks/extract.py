@@ -4,6 +4,7 @@ Run by hand, not in CI::
 
     python benchmarks/extract.py                     # ViT-L/14-sized random CLIP, 2 × 16 frames
     python benchmarks/extract.py --dtype bfloat16    # needs native bf16 (AVX512-BF16, AMX) to pay
+    python benchmarks/extract.py --decoder decord    # ours with decord instead of torchcodec
     python benchmarks/extract.py --encoder-size tiny --num-videos 16 --num-frames 100
     python benchmarks/extract.py --encoder openai/clip-vit-large-patch14 --videos /data/videos
 
@@ -25,10 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from child import report, run_child
 
 MB = 1024.0  # ru_maxrss is in KiB on Linux
 VARIANTS = ("baseline", "ours", "ours_no_malloc", "ceiling")
@@ -90,6 +89,7 @@ def run_ours(videos: Path, encoder: str, args: argparse.Namespace, out: Path) ->
         batch_size=args.batch_size,
         num_workers=args.num_workers,
         dtype=args.dtype,
+        decoder=args.decoder,
     )
     result = extract(videos, out, cfg)
     if result.failed:
@@ -125,7 +125,10 @@ def _child(args: argparse.Namespace) -> None:
     import transformers  # noqa: F401
 
     import videollm.features.extract  # noqa: F401
+    from videollm.video.decode import auto_decoders
     from videollm.video.paths import list_videos
+
+    auto_decoders()  # loads torchcodec and its FFmpeg (~1.3 s), as decord is imported above
 
     if args.child == "ours_no_malloc":
         import videollm.features.extract as extract_module
@@ -153,7 +156,7 @@ def _child(args: argparse.Namespace) -> None:
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / MB, 1),
         peak_rss_workers_mb=round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / MB, 1),
     )
-    print("RESULT " + json.dumps(stats), flush=True)
+    report(stats)
 
 
 def _cpu_seconds(who: int) -> float:
@@ -211,17 +214,12 @@ def make_videos(args: argparse.Namespace, out: Path) -> Path:
 
 
 def _spawn(variant: str, args: argparse.Namespace, videos: Path, encoder: str) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", variant, "--videos", str(videos)]
-    cmd += ["--encoder", encoder, "--num-frames", str(args.num_frames)]
-    cmd += ["--batch-size", str(args.batch_size), "--num-workers", str(args.num_workers)]
-    cmd += ["--threads", str(args.threads), "--dtype", args.dtype]
-    cmd += ["--ceiling-frames", str(args.ceiling_frames)]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{variant} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT ") :])
+    argv = ["--child", variant, "--videos", str(videos)]
+    argv += ["--encoder", encoder, "--num-frames", str(args.num_frames)]
+    argv += ["--batch-size", str(args.batch_size), "--num-workers", str(args.num_workers)]
+    argv += ["--threads", str(args.threads), "--dtype", args.dtype, "--decoder", args.decoder]
+    argv += ["--ceiling-frames", str(args.ceiling_frames)]
+    return run_child(__file__, variant, argv)
 
 
 def main() -> None:
@@ -237,6 +235,7 @@ def main() -> None:
     parser.add_argument(
         "--dtype", default="auto", help="ours and the ceiling: auto, float32, bfloat16"
     )
+    parser.add_argument("--decoder", default="auto", help="ours: auto, torchcodec, decord, pyav")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--num-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")

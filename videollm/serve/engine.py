@@ -26,7 +26,7 @@ from videollm.serve.generation import Generation
 from videollm.serve.launch import ModelSource, bento_model, locate_model
 from videollm.serve.scheduler import GenerationRequest, Observer, Scheduler
 from videollm.serve.serve_config import ServeConfig
-from videollm.video.decode import SampledVideo, read_frames, read_video
+from videollm.video.decode import SampledVideo, auto_decoders, read_frames, read_video
 
 logger = logging.getLogger(__name__)
 
@@ -128,10 +128,13 @@ class Engine:
             self.encoder.encode_pixels, cfg.batch_max_frames, cfg.batch_latency_ms
         )
         logger.info(
-            "serving %s (%d feature tokens, %d video positions)",
+            "serving %s (%d feature tokens, %d video positions); decoding with %s",
             source.version,
             ckpt.num_video_tokens,
             self.model.num_video_positions(),
+            # Loads the decoders now, before readiness, not in the first request (torchcodec
+            # takes ~1.3 s to load its FFmpeg).
+            " → ".join(auto_decoders()),
         )
 
     # ---- validation -------------------------------------------------------------------
