@@ -19,24 +19,27 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed ffmpeg-libs
 
 # torchcodec, the preferred decoder, loads the system's FFmpeg shared libraries (4 to 8), and
-# its ops link libpython, which Debian's statically linked python3 does not load by itself.
+# its ops link libpython, which a statically linked python3 (Debian's) does not load itself.
 # Where torchcodec does not load and apt can help (Debian/Ubuntu, as root), this installs
-# Debian's ffmpeg and libpython3.X packages; elsewhere install FFmpeg yourself (brew install
-# ffmpeg, conda install ffmpeg). Without them decoder=auto decodes with decord and PyAV.
-PY_VERSION = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# Debian's ffmpeg, then libpython3.X if the interpreter is static; elsewhere install FFmpeg
+# yourself (brew/conda install ffmpeg). Without it decoder=auto decodes with decord and PyAV.
+APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+TORCHCODEC_LOADS = $(BIN)/python -c "import torchcodec.decoders" 2>/dev/null
+PY_IS_STATIC = $(BIN)/python -c "exit('libpython' in open('/proc/self/maps').read())"
+LIBPYTHON = libpython$(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 ffmpeg-libs: $(BIN)/.installed
-	@if $(BIN)/python -c "import torchcodec.decoders" 2>/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "torchcodec does not load: apt-get install ffmpeg libpython$(PY_VERSION)"; \
-		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get install -y -q --no-install-recommends ffmpeg libpython$(PY_VERSION) >/dev/null \
-		|| { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends \
-			ffmpeg libpython$(PY_VERSION) >/dev/null; } \
-		|| echo "note: apt-get could not install them; decoder=auto uses decord and PyAV"; \
-	else \
-		echo "note: torchcodec does not load (no FFmpeg shared libraries?);" \
-			"decoder=auto uses decord and PyAV (install FFmpeg to use torchcodec)"; \
-	fi
+	@if $(TORCHCODEC_LOADS); then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "note: torchcodec does not load (no FFmpeg shared libraries?); decoder=auto" \
+			"uses decord and PyAV (install FFmpeg to use torchcodec)"; exit 0; fi; \
+	echo "torchcodec does not load: apt-get install ffmpeg"; \
+	$(APT_INSTALL) ffmpeg >/dev/null \
+		|| { apt-get update -q >/dev/null && $(APT_INSTALL) ffmpeg >/dev/null; }; \
+	if ! $(TORCHCODEC_LOADS) && $(PY_IS_STATIC); then \
+		echo "torchcodec's ops link $(LIBPYTHON).so: apt-get install $(LIBPYTHON)"; \
+		$(APT_INSTALL) $(LIBPYTHON) >/dev/null || true; fi; \
+	$(TORCHCODEC_LOADS) \
+		|| echo "note: torchcodec still does not load; decoder=auto uses decord and PyAV"
 
 demo: install
 	$(BIN)/videollm demo --out $(DEMO_OUT)

@@ -137,7 +137,7 @@ def main() -> None:
     results = {d: max(r, key=lambda x: x["frames_per_s"]) for d, r in runs.items()}
     same = len({r["indices_sha256"] for r in results.values()}) == 1
     base = results.get("decord")
-    report: dict[str, Any] = {
+    summary: dict[str, Any] = {
         "setup": {k: v for k, v in vars(args).items() if k not in ("child", "json")},
         "same_frames": same,
         **results,
@@ -149,11 +149,11 @@ def main() -> None:
             f"CPU {r['cpu_seconds']:6.1f} s  peak RSS {r['peak_rss_mb']:.0f} MB{ratio}"
         )
         if base and name != "decord":
-            report[f"{name}_vs_decord"] = round(r["frames_per_s"] / base["frames_per_s"], 2)
+            summary[f"{name}_vs_decord"] = round(r["frames_per_s"] / base["frames_per_s"], 2)
     print(f"every decoder sampled the same frames: {same}")
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
-    print(json.dumps(report))
+        Path(args.json).write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

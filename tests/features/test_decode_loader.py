@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,9 @@ from videollm.features import decode_loader
 from videollm.features.decode_loader import DecodeDataset, Item, decode_device, decoded_batches
 from videollm.features.extract_config import ExtractConfig
 from videollm.video import decode
-from videollm.video.decode import read_video
+from videollm.video.decode import decoder_problem, read_video
 from videollm.video.paths import list_videos
+from videollm.video.torchcodec_reader import torchcodec_device_problem
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +51,12 @@ def test_threads_give_what_worker_processes_give_in_the_same_order(
 
 
 class _CountingDataset:
-    """Stands in for a DecodeDataset: records how many items were started."""
+    """Stands in for a DecodeDataset: records the items started; ``fail_at`` raises."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, fail_at: int = -1) -> None:
         self.n = n
-        self.started = 0
+        self.fail_at = fail_at
+        self.started: list[int] = []
         self.lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -61,7 +64,9 @@ class _CountingDataset:
 
     def __getitem__(self, index: int) -> int:
         with self.lock:
-            self.started += 1
+            self.started.append(index)
+        if index == self.fail_at:
+            raise RuntimeError(f"item {index} broke")
         return index
 
 
@@ -70,14 +75,34 @@ def test_threads_decode_a_bounded_number_ahead() -> None:
     batches = decode_loader._thread_batches(dataset, batch=4, threads=2)  # type: ignore[arg-type]
     first = next(batches)
     assert first == [0, 1, 2, 3]
-    # 2 batches + one per thread ahead, plus the refills while the first batch was taken.
-    assert dataset.started <= 2 * 4 + 2 + 4
+    time.sleep(0.3)  # time for the threads to run whatever was handed to them
+    # 2 batches + one per thread ahead, refilled as the first batch was taken: 14, not 100.
+    assert len(dataset.started) == 2 * 4 + 2 + 4
     rest = list(batches)
     assert [i for b in [first, *rest] for i in b] == list(range(100))
-    assert dataset.started == 100
+    assert sorted(dataset.started) == list(range(100))
 
 
-def test_videos_decode_on_the_gpu_only_with_torchcodec_and_a_cuda_encoder(
+def test_a_caller_that_stops_early_cancels_what_has_not_started() -> None:
+    dataset = _CountingDataset(1000)
+    batches = decode_loader._thread_batches(dataset, batch=4, threads=2)  # type: ignore[arg-type]
+    next(batches)
+    batches.close()  # e.g. the encoder failed: nothing more is decoded
+    started = len(dataset.started)
+    time.sleep(0.2)
+    assert started <= 14 and len(dataset.started) == started
+
+
+def test_an_error_in_a_decode_thread_reaches_the_caller() -> None:
+    dataset = _CountingDataset(50, fail_at=6)
+    batches = decode_loader._thread_batches(dataset, batch=4, threads=2)  # type: ignore[arg-type]
+    assert next(batches) == [0, 1, 2, 3]
+    with pytest.raises(RuntimeError, match="item 6 broke"):
+        next(batches)
+    assert len(dataset.started) < 50
+
+
+def test_videos_decode_on_the_gpu_only_where_torchcodec_can(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     auto = ExtractConfig(encoder="unused")
@@ -85,13 +110,29 @@ def test_videos_decode_on_the_gpu_only_with_torchcodec_and_a_cuda_encoder(
     assert decode_device(ExtractConfig(encoder="unused", decoder="decord"), "cuda:0") == "cpu"
     assert decode_device(ExtractConfig(encoder="unused", decoder="pyav"), "cuda:1") == "cpu"
     monkeypatch.setattr(decode, "torchcodec_problem", lambda: None)
+    monkeypatch.setattr(decode_loader, "torchcodec_device_problem", lambda device: None)
     assert decode_device(auto, "cuda:1") == "cuda:1"
     assert decode_device(ExtractConfig(encoder="unused", decoder="torchcodec"), "cuda") == "cuda"
+    # PyPI's torchcodec is a CPU build: it loads, but cannot open a decoder on a GPU.
+    monkeypatch.setattr(
+        decode_loader, "torchcodec_device_problem", lambda device: "Unsupported device: cuda"
+    )
+    assert decode_device(auto, "cuda:0") == "cpu"
     monkeypatch.setattr(decode, "torchcodec_problem", lambda: "no FFmpeg")
     assert decode_device(auto, "cuda:0") == "cpu"  # decord then decodes on the CPU
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (NVDEC)")
+def test_torchcodec_says_why_it_cannot_decode_on_a_device() -> None:
+    assert torchcodec_device_problem("cpu") is None
+    if not torch.cuda.is_available():
+        assert torchcodec_device_problem("cuda") == "CUDA is not available"
+
+
+#: Why torchcodec cannot decode on a GPU here, or None.
+GPU_PROBLEM = decoder_problem("torchcodec") or torchcodec_device_problem("cuda")
+
+
+@pytest.mark.skipif(GPU_PROBLEM is not None, reason=f"needs torchcodec on a GPU: {GPU_PROBLEM}")
 def test_torchcodec_decodes_on_the_gpu_the_frames_it_decodes_on_the_cpu(
     good_videos: list[object],
 ) -> None:

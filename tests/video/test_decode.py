@@ -15,6 +15,7 @@ from videollm.errors import ConfigError, VideoDecodeError
 from videollm.video import decode
 from videollm.video.decode import auto_decoders, check_decoder, read_video, resize_shortest_edge
 from videollm.video.sampling import segment_midpoints
+from videollm.video.torchcodec_reader import load_error_summary
 
 CONTAINERS = sorted(FORMATS)
 
@@ -73,12 +74,16 @@ def test_auto_passes_a_file_on_to_the_next_decoder(
 def test_auto_skips_a_decoder_that_does_not_load(
     clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(decode, "torchcodec_problem", lambda: "libavutil.so.58: not found")
+    problem = "no FFmpeg 4 to 8 shared libraries found (libavutil.so.60 missing)"
+    monkeypatch.setattr(decode, "torchcodec_problem", lambda: problem)
     assert auto_decoders()[0] != "torchcodec"
     assert read_video(clips["mp4"], num_frames=4).decoder == auto_decoders()[0]
-    refused = r"torchcodec cannot decode on this machine \(libavutil.so.58: not found\); install"
-    with pytest.raises(ConfigError, match=refused):
+    with pytest.raises(ConfigError) as refused:
         read_video(clips["mp4"], decoder="torchcodec")
+    assert str(refused.value) == (
+        f"decoder: torchcodec cannot decode on this machine ({problem}); install FFmpeg's "
+        "shared libraries (e.g. apt-get install ffmpeg), or use decoder=auto"
+    )
     check_decoder("auto")  # auto is always usable: PyAV is a dependency
 
 
@@ -199,6 +204,29 @@ def test_each_decoder_turns_broken_files_into_a_named_error(
         label = {"pyav": "PyAV"}.get(decoder, decoder)
         assert info.value.reason.startswith(f"{label} failed: ")
         assert ".cpp:" not in info.value.reason  # no C++ source locations in the message
+
+
+# torchcodec's error when it loads no FFmpeg: one traceback per FFmpeg version it tried.
+_NO_FFMPEG = """Could not load libtorchcodec. Likely causes:
+  1. FFmpeg is not properly installed in your environment.
+[start of libtorchcodec loading traceback]
+FFmpeg version 8:
+OSError: libavutil.so.60: cannot open shared object file: No such file or directory
+FFmpeg version 5:
+OSError: libavutil.so.57: cannot open shared object file: No such file or directory
+[end of libtorchcodec loading traceback]."""
+
+
+def test_torchcodecs_load_error_comes_down_to_what_is_missing() -> None:
+    assert load_error_summary(_NO_FFMPEG) == (
+        "no FFmpeg 4 to 8 shared libraries found (libavutil.so.60, libavutil.so.57 missing)"
+    )
+    # FFmpeg 5 is there, but its ops need libpython (Debian's python3 is static).
+    no_libpython = _NO_FFMPEG.replace("libavutil.so.57: cannot", "libpython3.11.so.1.0: cannot")
+    assert load_error_summary(no_libpython) == (
+        "it needs libpython3.11.so.1.0, which is not installed"
+    )
+    assert load_error_summary("Something else broke\ndetails") == "Something else broke"
 
 
 def test_an_unknown_decoder_is_refused(clips: dict[str, Path]) -> None:

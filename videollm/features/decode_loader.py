@@ -22,8 +22,9 @@ from torch.utils.data import DataLoader, Dataset
 from videollm.errors import VideoDecodeError
 from videollm.features.extract_config import ExtractConfig
 from videollm.features.store import file_sha256
-from videollm.video.decode import SampledVideo, auto_decoders, read_video
+from videollm.video.decode import SampledVideo, auto_decoders, check_decoder, read_video
 from videollm.video.sampling import Span
+from videollm.video.torchcodec_reader import torchcodec_device_problem
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,9 @@ def decode_device(cfg: ExtractConfig, device: str) -> str:
         return "cpu"
     if "torchcodec" not in auto_decoders():
         return "cpu"
+    if (problem := torchcodec_device_problem(device)) is not None:
+        logger.warning("torchcodec cannot decode on %s (%s); decoding on the CPU", device, problem)
+        return "cpu"
     return device
 
 
@@ -92,18 +96,22 @@ def decoded_batches(items: list[Item], cfg: ExtractConfig, device: str) -> Itera
 
     Args:
         items: The videos to decode.
-        cfg: Extraction settings (``num_workers`` decoders, ``batch_size``, ``decoder``).
+        cfg: Extraction settings: ``num_workers`` decode processes (threads on a GPU, at least
+            one), ``batch_size``, ``decoder``.
         device: Where to decode (:func:`decode_device`).
     """
     workers = max(0, cfg.num_workers)
     batch = max(1, cfg.batch_size)
-    if device != "cpu":
-        logger.info("decoding on %s with torchcodec, %d threads", device, max(1, workers))
-        yield from _thread_batches(DecodeDataset(items, cfg, 0, device), batch, max(1, workers))
-        return
     # Load the decoders here, once: forked workers inherit them instead of each importing
     # torchcodec (~1.3 s of CPU on a 2-core machine, beside the encoder loading).
+    check_decoder(cfg.decoder)
     chain = auto_decoders() if cfg.decoder == "auto" else [cfg.decoder]
+    if device != "cpu":
+        threads = max(1, workers)
+        logger.info("decoding on %s with %s, %d threads", device, " → ".join(chain), threads)
+        # One FFmpeg thread each, should a file fall back to decord or PyAV on the CPU.
+        yield from _thread_batches(DecodeDataset(items, cfg, 1, device), batch, threads)
+        return
     logger.info("decoding with %s in %d workers", " → ".join(chain), workers)
     # Parallel workers each decode with one thread; a lone decoder may use them all.
     dataset = DecodeDataset(items, cfg, threads=1 if workers > 0 else 0)
@@ -118,13 +126,16 @@ def _as_list(batch: list[Decoded]) -> list[Decoded]:
 
 
 def _thread_batches(dataset: DecodeDataset, batch: int, threads: int) -> Iterator[list[Decoded]]:
-    """Batches of ``dataset`` decoded by ``threads`` threads, at most two batches ahead.
+    """Batches of ``dataset`` decoded by ``threads`` threads, in order.
 
-    The bound keeps decoded frames from piling up in (GPU) memory when the encoder is the
-    slower side, as ``DataLoader``'s ``prefetch_factor`` does for worker processes.
+    At most ``2 * batch + threads`` videos are decoding or decoded and waiting, besides the
+    batch the caller holds: the bound keeps frames from piling up in (GPU) memory when the
+    encoder is the slower side, as ``DataLoader``'s ``prefetch_factor`` does for processes.
+    A caller that stops early (or an error) cancels what has not started.
     """
     ahead = 2 * batch + threads
-    with ThreadPoolExecutor(threads, thread_name_prefix="decode") as pool:
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="decode")
+    try:
         pending: deque[Future[Decoded]] = deque(
             pool.submit(dataset.__getitem__, i) for i in range(min(ahead, len(dataset)))
         )
@@ -138,3 +149,5 @@ def _thread_batches(dataset: DecodeDataset, batch: int, threads: int) -> Iterato
             if len(done) == batch or not pending:
                 yield done
                 done = []
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

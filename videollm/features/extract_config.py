@@ -46,7 +46,8 @@ class ExtractConfig:
             old recipes and recorded configs load; always ``None`` after construction.
         resize_shortest: Optional shortest-edge resize at decode time (saves memory on big videos).
         batch_size: Videos whose frames go through the encoder in one forward pass.
-        num_workers: Decode worker processes (0: decode in the main process).
+        num_workers: Decode worker processes (0: decode in the main process); threads when
+            torchcodec decodes on the GPU (at least one).
         device: ``auto`` (CUDA if available), ``cpu``, ``cuda``, ``cuda:1`` ...
         dtype: ``auto`` (bf16/fp16 on CUDA; on a CPU bf16 only with native bf16 matrix units,
             AVX512-BF16 or AMX, else fp32), ``float32``, ``float16``, ``bfloat16``. Features

@@ -28,7 +28,16 @@ from videollm.video.sampled import SampledVideo, first_line, sampled_video
 from videollm.video.sampling import Span, segment_midpoints
 from videollm.video.torchcodec_reader import read_torchcodec, torchcodec_problem
 
-__all__ = ["DECODERS", "SampledVideo", "check_decoder", "read_frames", "read_video"]
+__all__ = [
+    "DECODERS",
+    "SampledVideo",
+    "auto_decoders",
+    "check_decoder",
+    "decoder_problem",
+    "read_frames",
+    "read_video",
+    "resize_shortest_edge",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +56,9 @@ _READERS: dict[str, tuple[str, Reader]] = {
 
 #: ``decoder`` choices.
 DECODERS = ("auto", *_READERS)
+
+#: Frames resized at a time on a GPU: 16 frames of 1080p are ~200 MB in fp16.
+_GPU_RESIZE_FRAMES = 16
 
 
 def image_format(head: bytes) -> str | None:
@@ -97,12 +109,13 @@ def check_decoder(decoder: str) -> None:
     if decoder not in DECODERS:
         raise ConfigError(f"decoder: {decoder!r} is not one of {', '.join(DECODERS)}")
     if decoder != "auto" and (problem := decoder_problem(decoder)) is not None:
-        hint = "install FFmpeg's shared libraries (e.g. apt-get install ffmpeg)"
+        hint = ""
         if decoder == "decord":
-            hint = "decord has wheels for Linux x86_64 and Windows only"
+            hint = "decord has wheels for Linux x86_64 and Windows only, "
+        elif "FFmpeg" in problem:
+            hint = "install FFmpeg's shared libraries (e.g. apt-get install ffmpeg), or "
         raise ConfigError(
-            f"decoder: {decoder} cannot decode on this machine ({problem}); {hint}, "
-            "or use decoder=auto"
+            f"decoder: {decoder} cannot decode on this machine ({problem}); {hint}use decoder=auto"
         )
 
 
@@ -179,6 +192,8 @@ def _read_first(
                 raise
             reasons.append((label, err.reason))
             last: Exception = err
+        except torch.OutOfMemoryError:
+            raise  # the machine's trouble, not the file's: another decoder would not help
         except Exception as err:
             reasons.append((label, first_line(err)))
             last = err
@@ -234,12 +249,19 @@ def resize_shortest_edge(frames: torch.Tensor, size: int) -> torch.Tensor:
     scale = size / min(h, w)
     new_h, new_w = (size, max(1, round(w * scale))) if h <= w else (max(1, round(h * scale)), size)
     # A T×H×W×3 tensor seen as T×3×H×W is channels_last, the layout of torch's fast uint8
-    # antialiased resize on the CPU (no float copy of the frames needed). On a GPU (frames
-    # torchcodec decoded there) the antialiased kernel takes floats.
+    # antialiased resize on the CPU (no float copy of the frames needed).
     x = frames.permute(0, 3, 1, 2)
-    if x.device.type != "cpu":
-        x = x.float()
-    x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
-    if x.dtype != torch.uint8:
-        x = x.round_().clamp_(0, 255).to(torch.uint8)
-    return x.permute(0, 2, 3, 1).contiguous()
+    if x.device.type == "cpu":
+        x = F.interpolate(x, (new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
+        return x.permute(0, 2, 3, 1).contiguous()
+    # On a GPU (frames torchcodec decoded there) the antialiased kernel takes floats: fp16, a
+    # few frames at a time, so the copy stays small beside the encoder (0..255 and the
+    # interpolated values are exact enough in fp16 to round to the same uint8).
+    out = torch.empty((len(x), 3, new_h, new_w), dtype=torch.uint8, device=x.device)
+    for i in range(0, len(x), _GPU_RESIZE_FRAMES):
+        part = x[i : i + _GPU_RESIZE_FRAMES].half()
+        part = F.interpolate(
+            part, (new_h, new_w), mode="bilinear", antialias=True, align_corners=False
+        )
+        out[i : i + _GPU_RESIZE_FRAMES] = part.round_().clamp_(0, 255).to(torch.uint8)
+    return out.permute(0, 2, 3, 1).contiguous()

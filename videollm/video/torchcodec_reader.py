@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from videollm.errors import VideoDecodeError
 from videollm.video.sampled import SampledVideo, first_line, sample_indices, sampled_video
@@ -26,8 +30,55 @@ def torchcodec_problem() -> str | None:
     """Why torchcodec cannot decode here (not installed, no FFmpeg it can load), or None."""
     try:
         import torchcodec.decoders  # noqa: F401
-    except Exception as err:  # ImportError, or RuntimeError when no FFmpeg library loads
-        return first_line(err)
+    except ImportError as err:
+        return f"{first_line(err)} (pip install torchcodec)"
+    except Exception as err:  # RuntimeError when no FFmpeg library loads
+        return load_error_summary(str(err))
+    return None
+
+
+# A library the dynamic loader could not find: "libavutil.so.60: cannot open shared object file".
+_MISSING_LIBRARY = re.compile(r"(lib[\w.+-]+\.so[\d.]*): cannot open shared object file")
+_FFMPEG_LIBRARY = re.compile(r"^lib(av|sw|postproc)")
+
+
+def load_error_summary(message: str) -> str:
+    """What torchcodec's long "Could not load libtorchcodec" error comes down to.
+
+    It tries FFmpeg 8 down to 4 and lists a traceback for each. A library other than
+    FFmpeg's that is missing (libpython, say) is what stops the FFmpeg that is installed, so it
+    is named first; otherwise no FFmpeg is installed at all.
+    """
+    missing = list(dict.fromkeys(_MISSING_LIBRARY.findall(message)))
+    others = [lib for lib in missing if not _FFMPEG_LIBRARY.match(lib)]
+    if others:
+        return f"it needs {', '.join(others)}, which is not installed"
+    if missing:
+        return f"no FFmpeg 4 to 8 shared libraries found ({', '.join(missing)} missing)"
+    return first_line(RuntimeError(message))
+
+
+@functools.cache
+def torchcodec_device_problem(device: str) -> str | None:
+    """Why torchcodec cannot decode on ``device``, or None (the CPU always works).
+
+    PyPI's torchcodec 0.13.0 is a CPU build: only the CUDA build from PyTorch's index opens a
+    decoder on a GPU, so a tiny clip is decoded there once to find out.
+    """
+    if not device.startswith("cuda"):
+        return None
+    if not torch.cuda.is_available():
+        return "CUDA is not available"
+    from torchcodec.decoders import VideoDecoder
+
+    from videollm.demo.videos import ClipSpec, write_video
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = write_video(Path(tmp) / "probe.mp4", ClipSpec("red", "right", 2))
+        try:
+            VideoDecoder(str(clip), device=device)[0]
+        except Exception as err:  # e.g. "Unsupported device: cuda" from a CPU build
+            return f"{first_line(err)} (install torchcodec's CUDA build from PyTorch's index)"
     return None
 
 
@@ -63,20 +114,14 @@ def read_torchcodec(
     if total <= 0:
         raise VideoDecodeError(str(path), "no frames could be decoded")
     declared = meta.num_frames_from_header or 0
-    if 0 < total < declared:
-        # Fewer packets than the header promises: a cut file, whose last packet may be cut
-        # too. Count what really decodes, as PyAV does by decoding it.
-        decoded = _decodable_frames(open_decoder, total)
-        decoder = open_decoder()
-        logger.warning(
-            "%s: only %d of %d frames decode (the file ends early); sampling from those",
-            path,
-            decoded,
-            declared,
-        )
-        total = decoded
-        if total == 0:
-            raise VideoDecodeError(str(path), "no frames could be decoded (the file ends early)")
+    if 0 < total < declared and not _decodes(decoder, total - 1):
+        # Fewer packets than the header promises and the last one does not decode: a cut
+        # file. (Fewer packets alone can be an edit list that drops frames on purpose.)
+        total = _decodable_frames(open_decoder, total - 1)
+        _warn_cut(path, total, declared, "the file ends early")
+        decoder = open_decoder()  # a failed decode can leave a decoder unusable
+    if total == 0:
+        raise VideoDecodeError(str(path), "no frames could be decoded (the file ends early)")
     # The stored rate first: the one measured from packets can be off by a rounding (Matroska
     # timestamps are in milliseconds), and decord and PyAV report the stored one.
     fps = float(meta.average_fps_from_header or meta.average_fps or 0.0)
@@ -84,18 +129,15 @@ def read_torchcodec(
     try:
         frames = decoder.get_frames_at(indices).data
     except RuntimeError as err:
+        if isinstance(err, torch.OutOfMemoryError) or device != "cpu":
+            raise  # the GPU's trouble, not the file's: no truncation search on it
+        # A cut file whose header says nothing of its length (Matroska): found only now.
         decoded = _decodable_frames(open_decoder, total)
         if decoded == 0:
             raise VideoDecodeError(
                 str(path), f"no frames could be decoded ({first_line(err)})"
             ) from err
-        logger.warning(
-            "%s: only %d of %d frames decode (%s); sampling from those",
-            path,
-            decoded,
-            total,
-            first_line(err),
-        )
+        _warn_cut(path, decoded, total, first_line(err))
         total = decoded
         indices = sample_indices(path, total, num_frames, fps, span)
         try:
@@ -105,6 +147,21 @@ def read_torchcodec(
                 str(path), f"decoding is not repeatable ({first_line(again)})"
             ) from again
     return sampled_video(frames, indices, total, fps, "torchcodec")
+
+
+def _warn_cut(path: Path, decoded: int, total: int, why: str) -> None:
+    logger.warning(
+        "%s: only %d of %d frames decode (%s); sampling from those", path, decoded, total, why
+    )
+
+
+def _decodes(decoder: Any, index: int) -> bool:
+    """Whether frame ``index`` decodes."""
+    try:
+        decoder[index]
+    except (RuntimeError, IndexError):
+        return False
+    return True
 
 
 def _decodable_frames(open_decoder: Callable[[], Any], total: int) -> int:
@@ -119,11 +176,9 @@ def _decodable_frames(open_decoder: Callable[[], Any], total: int) -> int:
     lo, hi = 0, total  # frames [0, lo) decode; frame hi does not (hi == total: not probed)
     while lo < hi:
         mid = (lo + hi) // 2
-        try:
-            decoder[mid]
-        except (RuntimeError, IndexError):
+        if _decodes(decoder, mid):
+            lo = mid + 1
+        else:
             hi = mid
             decoder = open_decoder()
-        else:
-            lo = mid + 1
     return lo
