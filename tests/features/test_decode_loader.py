@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from decoders import decoder_params
 
 from videollm.features import decode_loader
 from videollm.features.decode_loader import DecodeDataset, Item, decode_device, decoded_batches
 from videollm.features.extract_config import ExtractConfig
-from videollm.video import decode
+from videollm.video import decode, torchcodec_reader
 from videollm.video.decode import decoder_problem, read_video
 from videollm.video.paths import list_videos
 from videollm.video.torchcodec_reader import torchcodec_device_problem
@@ -126,6 +127,15 @@ def test_torchcodec_says_why_it_cannot_decode_on_a_device() -> None:
     assert torchcodec_device_problem("cpu") is None
     if not torch.cuda.is_available():
         assert torchcodec_device_problem("cuda") == "CUDA is not available"
+
+
+@pytest.mark.parametrize("decoder", decoder_params("torchcodec"))
+def test_the_device_probe_clip_is_a_video_torchcodec_reads(tmp_path: Path, decoder: str) -> None:
+    # Were the probe's clip unreadable, every GPU would look unable to decode.
+    clip = torchcodec_reader._write_probe_clip(tmp_path / "probe.mp4")
+    video = read_video(clip, num_frames=4, decoder=decoder)
+    assert video.total_frames == 2 and video.frames.shape == (2, 64, 64, 3)
+    assert int(video.frames.max()) < 20  # black
 
 
 #: Why torchcodec cannot decode on a GPU here, or None.

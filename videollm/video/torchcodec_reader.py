@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import av
+import numpy as np
 import torch
 
 from videollm.errors import VideoDecodeError
@@ -71,15 +73,27 @@ def torchcodec_device_problem(device: str) -> str | None:
         return "CUDA is not available"
     from torchcodec.decoders import VideoDecoder
 
-    from videollm.demo.videos import ClipSpec, write_video
-
     with tempfile.TemporaryDirectory() as tmp:
-        clip = write_video(Path(tmp) / "probe.mp4", ClipSpec("red", "right", 2))
+        clip = _write_probe_clip(Path(tmp) / "probe.mp4")
         try:
             VideoDecoder(str(clip), device=device)[0]
         except Exception as err:  # e.g. "Unsupported device: cuda" from a CPU build
             return f"{first_line(err)} (install torchcodec's CUDA build from PyTorch's index)"
     return None
+
+
+def _write_probe_clip(path: Path) -> Path:
+    """Two black 64×64 frames in H.264 (which every NVDEC decodes) where PyAV has x264."""
+    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream(codec, rate=1)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        black = np.zeros((64, 64, 3), dtype=np.uint8)
+        for _ in range(2):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(black, format="rgb24")))
+        out.mux(stream.encode(None))
+    return path
 
 
 def read_torchcodec(
