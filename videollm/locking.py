@@ -1,4 +1,4 @@
-"""One writer per output folder: a second process writing the same folder is refused.
+"""Advisory locks: one writer per output folder, and one opener at a time of a file.
 
 Two extractions into one folder both append to its manifest and replace each other's files,
 which leaves a manifest whose lines and hashes no longer describe the files. An advisory
@@ -44,6 +44,21 @@ def exclusive_output(folder: str | Path) -> Iterator[None]:
                 f"{folder} is being written by another videollm process; wait for it to "
                 "finish, or write to another folder"
             ) from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+@contextmanager
+def exclusive_file(path: str | Path) -> Iterator[None]:
+    """Hold an ``flock`` on the file ``path`` (created empty if missing), waiting for it.
+
+    The lock is on the file itself, so no lock file is left beside it; SQLite's own locks
+    are ``fcntl`` record locks, which ``flock`` does not touch.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing releases the lock

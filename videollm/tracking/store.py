@@ -9,7 +9,6 @@ the step at its start with one line naming the variables, not later inside MLflo
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import re
@@ -24,6 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from videollm.errors import TrackingError
+from videollm.locking import exclusive_file
 
 log = logging.getLogger(__name__)
 
@@ -165,13 +165,12 @@ def _open_sqlite(uri: str) -> MlflowClient:
 
     MLflow creates (or migrates) the tables when a process first opens the store; two
     processes doing that at once on a new file (the ranks of a ``torchrun`` training,
-    parallel pipeline tasks) fail with SQLAlchemy errors. The opener holds an ``flock``.
+    parallel pipeline tasks) fail with SQLAlchemy errors. The opener holds a lock on the file.
     """
     db = Path(uri.removeprefix("sqlite:///"))
     # SQLite creates the file but not its folder; a missing folder would be a cryptic error.
     db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.with_name(db.name + ".lock"), "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file closes
+    with exclusive_file(db):
         client = MlflowClient(tracking_uri=uri)
         client.search_experiments(max_results=1)
     return client
