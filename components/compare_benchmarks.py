@@ -35,12 +35,11 @@ def compare_benchmarks(
         The URI of ``comparison.md``.
     """
     from videollm.kfp.bench_tasks import CHALLENGER, CHAMPION, compare_benchmarks
-    from videollm.kfp.task_io import init_task, log_metrics
+    from videollm.kfp.task_io import init_task, log_metrics, write_report
 
     init_task("", platform_config, platform_secret)
     results = {CHAMPION: champion_results, CHALLENGER: challenger_results}
     result = compare_benchmarks(results, work_uri, run_id)
-    with open(report.path, "w") as f:
-        f.write(result.report)
+    write_report(result, report.path)
     log_metrics(metrics, result)
     return result.uri

@@ -38,7 +38,7 @@ def evaluate(
     Returns:
         The evaluation prefix.
     """
-    from videollm.kfp.task_io import init_task, log_metrics, single_uri
+    from videollm.kfp.task_io import init_task, log_metrics, single_uri, write_report
     from videollm.kfp.tasks import evaluate_checkpoint
     from videollm.kfp.work_dirs import work_dir
     from videollm.storage import join
@@ -48,7 +48,6 @@ def evaluate(
     result = evaluate_checkpoint(
         checkpoint_uri, records_uri, single_uri(features_uris), join(work, "eval"), gpus
     )
-    with open(report.path, "w") as f:
-        f.write(result.report)
+    write_report(result, report.path)
     log_metrics(metrics, result)
     return result.uri

@@ -38,11 +38,10 @@ def extract_benchmark(
         The features root.
     """
     from videollm.kfp.bench_tasks import extract_benchmark
-    from videollm.kfp.task_io import init_task, log_metrics
+    from videollm.kfp.task_io import init_task, log_metrics, write_report
 
     init_task(experiment, platform_config, platform_secret)
     result = extract_benchmark(suite_uri, suite_overrides, settings, work_uri)
-    with open(report.path, "w") as f:
-        f.write(result.report)
+    write_report(result, report.path)
     log_metrics(metrics, result)
     return result.uri

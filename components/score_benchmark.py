@@ -47,13 +47,12 @@ def score_benchmark(
         The results prefix (``results.json``, ``results.md``, predictions).
     """
     from videollm.kfp.bench_tasks import score_model
-    from videollm.kfp.task_io import init_task, log_metrics
+    from videollm.kfp.task_io import init_task, log_metrics, write_report
 
     init_task(experiment, platform_config, platform_secret)
     result = score_model(
         suite_uri, suite_overrides, model_uri, label, features_roots, work_uri, run_id, gpus
     )
-    with open(report.path, "w") as f:
-        f.write(result.report)
+    write_report(result, report.path)
     log_metrics(metrics, result)
     return result.uri

@@ -86,5 +86,10 @@ def write_outputs(result: TaskResult, manifest_path: str, report_path: str | Non
     Path(manifest_path).parent.mkdir(parents=True, exist_ok=True)
     Path(manifest_path).write_text(json.dumps(result.manifest, indent=2) + "\n")
     if report_path:
-        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(report_path).write_text(result.report or "(nothing to report)\n")
+        write_report(result, report_path)
+
+
+def write_report(result: TaskResult, report_path: str) -> None:
+    """Write the report (Markdown artifact)."""
+    Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(report_path).write_text(result.report or "(nothing to report)\n")
