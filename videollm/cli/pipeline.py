@@ -28,7 +28,7 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from videollm.kfp.runner import get_pipeline, parse_params, run_local
+    from videollm.kfp.runner import get_pipeline, parse_params, registers_a_model, run_local
     from videollm.tracking.lookup import champion_summary
 
     if not args.local:
@@ -40,8 +40,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"  task outputs:  {done.pipeline_root}")
     print(f"  run data:      {done.work_uri}")
     print(f"  MLflow:        {done.tracking_uri}")
-    if "registered_model_name" not in (pipeline.component_spec.inputs or {}):
-        for report in done.reports():  # a pipeline that registers nothing: what it reported
+    if not registers_a_model(pipeline):
+        for report in done.reports():
             print(f"  report:        {report}")
         return 0
     champion = champion_summary(params.get("registered_model_name", "videollm"))

@@ -46,7 +46,7 @@ def model_flags(model: str) -> dict[str, str]:
 
 
 def _suite(suite_uri: str, overrides: list[str], **flags: Any) -> BenchConfig:
-    # `out` is checked by load_suite; the tasks that write set their own.
+    # `out` is checked by load_suite; the task that writes (scoring) sets its own.
     return load_suite(suite_uri, [str(o) for o in overrides], flags={"out": "-", **flags})
 
 
@@ -192,14 +192,15 @@ def score_model(
             model needs.
     """
     out = join(work_dir(work_uri, run_id), "benchmark", label)
-    flags = {
+    cfg = _suite(
+        suite_uri,
+        suite_overrides,
         **model_flags(model),
-        "out": out,
-        "features_root": single_uri(features_roots),
-        "extract": False,
-        "device": check_gpus(gpus),
-    }
-    cfg = load_suite(suite_uri, [str(o) for o in suite_overrides], flags=flags)
+        out=out,
+        features_root=single_uri(features_roots),
+        extract=False,
+        device=check_gpus(gpus),
+    )
     if not cfg.judge.cache:
         cache = f"{cfg.name}-{label}.jsonl"
         cfg.judge.cache = join(work_root(work_uri), "benchmark-judge", cache)

@@ -46,6 +46,12 @@ def get_pipeline(name: str) -> Any:
     return known[name].load()
 
 
+def registers_a_model(pipeline: Any) -> bool:
+    """Whether a pipeline registers a model (it takes ``registered_model_name``); one that
+    does not (``benchmark``, ``extract_only``) ends with its tasks' reports instead."""
+    return "registered_model_name" in (pipeline.component_spec.inputs or {})
+
+
 def source_dir(name: str) -> Path:
     """The folder of pipeline ``name``'s module, where its compiled YAML is committed."""
     module = importlib.import_module(_entry_points()[name].module)
